@@ -1,0 +1,108 @@
+"""Exact decimal arithmetic as the original does it (libmpdec, 34 digits, toward zero).
+
+Parsing is strict: the libmpdec grammar without NaN/Infinity, no whitespace, no
+underscores, and a magnitude bound that keeps every value storable in the SQL
+columns of the history and slice tables.  Formatting reproduces the original's
+`fmt` (to-scientific-string, then trailing zeros stripped when there is no
+exponent) and `sci` (to-scientific-string, unstripped).
+"""
+
+from __future__ import annotations
+
+import decimal
+import re
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+
+EXCHANGE_CONTEXT = decimal.Context(
+    prec=34, rounding=ROUND_DOWN, Emin=-6143, Emax=6144, capitals=0, clamp=1, traps=[]
+)
+
+ZERO = Decimal(0)
+ONE = Decimal(1)
+
+# A value whose integer part has more digits than this cannot be stored in a
+# DECIMAL(30,16) column (balances, deal values): inputs are bounded below it.
+MAX_INTEGER_DIGITS = 14
+MAX_MAGNITUDE = Decimal(10) ** MAX_INTEGER_DIGITS
+MAX_TEXT_LENGTH = 100
+
+_DECIMAL_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
+_QUANTS = [Decimal(1).scaleb(-p) for p in range(64)]
+
+
+def install_context() -> None:
+    """Make the exchange context the current thread's decimal context."""
+    decimal.setcontext(EXCHANGE_CONTEXT)
+
+
+def quantum(prec: int) -> Decimal:
+    """10^-prec, the unit of the last kept decimal."""
+    return _QUANTS[prec] if 0 <= prec < len(_QUANTS) else Decimal(1).scaleb(-prec)
+
+
+_PARSE_CACHE_LIMIT = 65536
+_parse_caches: dict[int, dict[str, Decimal | None]] = {}
+
+
+def parse_decimal(text: object, prec: int) -> Decimal | None:
+    """Parse a decimal parameter; None when it is not acceptable.
+
+    Over-precise input is cut (toward zero) to `prec` decimals; `prec == 0`
+    keeps the value as parsed, as the original does.  NaN, infinities,
+    non-strings and values of 10^14 or more in magnitude are refused.
+    Results are memoised per precision: order streams repeat their prices,
+    amounts and fee rates, and Decimal values are immutable.
+    """
+    cache = _parse_caches.get(prec)
+    if cache is None:
+        cache = _parse_caches[prec] = {}
+    elif type(text) is str:
+        hit = cache.get(text, cache)
+        if hit is not cache:
+            return hit  # type: ignore[return-value]
+    if type(text) is not str or len(text) > MAX_TEXT_LENGTH or not _DECIMAL_RE.match(text):
+        return None
+    value = Decimal(text)
+    if prec:
+        value = value.quantize(quantum(prec), ROUND_DOWN)
+    if not value.is_finite() or abs(value) >= MAX_MAGNITUDE:
+        value = None  # type: ignore[assignment]
+    if len(cache) >= _PARSE_CACHE_LIMIT:
+        cache.clear()
+    cache[text] = value
+    return value
+
+
+def rescale(value: Decimal, prec: int) -> Decimal:
+    """Quantize to 10^-prec toward zero (a direct rescale: prec 0 means integers)."""
+    return value.quantize(quantum(prec), ROUND_DOWN)
+
+
+def fmt(value: Decimal) -> str:
+    """The original's result formatting: sci string, zeros stripped when no exponent.
+
+    Relies on the exchange context (capitals=0) for the lowercase exponent.
+    """
+    text = str(value)
+    if "." in text and "e" not in text:
+        return text.rstrip("0").rstrip(".")
+    return text
+
+
+def sci(value: Decimal) -> str:
+    """To-scientific-string with a lowercase exponent (exchange context), unstripped."""
+    return str(value)
+
+
+def column_text(value: Decimal, scale: int) -> str:
+    """The text a MySQL DECIMAL(_, scale) column holds for `value` (half away from zero)."""
+    return format(value.quantize(quantum(scale), ROUND_HALF_UP), "f")
+
+
+def strip_column_text(text: str) -> str:
+    """readhistory's `dbfmt`: column text with trailing zeros and dot removed."""
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    if text in ("-0", ""):
+        return "0"
+    return text

@@ -1,0 +1,155 @@
+"""User balances: available and frozen amounts per (user, asset), kept exact.
+
+A missing entry means zero and an operation that leaves exactly zero deletes
+the entry (spec/matchengine.md §3); as in the original, a non-zero result that
+the rescale then cuts to zero stays stored (it prints as e.g. "0e-8").  Every stored value is rescaled toward
+zero to the asset's `prec_save` after each change.  The primitives return
+False instead of raising when they cannot apply, and then change nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, Decimal
+
+from common.decimals import ZERO, quantum, rescale
+
+AVAILABLE = 1
+FREEZE = 2
+
+
+@dataclass(slots=True, frozen=True)
+class Asset:
+    name: str
+    prec_save: int
+    prec_show: int
+
+    @property
+    def save_quantum(self) -> Decimal:
+        return quantum(self.prec_save)
+
+    def shown(self, value: Decimal) -> Decimal:
+        """The value as balance.query shows it (cut to prec_show when it differs)."""
+        if self.prec_show != self.prec_save:
+            return rescale(value, self.prec_show)
+        return value
+
+
+class Balances:
+    """All balances of all users.  `available[user][asset]`, `frozen[user][asset]`."""
+
+    __slots__ = ("_quanta", "assets", "available", "frozen")
+
+    def __init__(self, assets: dict[str, Asset]) -> None:
+        self.assets = assets
+        self.available: dict[int, dict[str, Decimal]] = {}
+        self.frozen: dict[int, dict[str, Decimal]] = {}
+        self._quanta = {name: a.save_quantum for name, a in assets.items()}
+
+    # ------------------------------------------------------------ reads
+
+    def get_available(self, user: int, asset: str) -> Decimal:
+        entries = self.available.get(user)
+        if entries is None:
+            return ZERO
+        return entries.get(asset, ZERO)
+
+    def get_frozen(self, user: int, asset: str) -> Decimal:
+        entries = self.frozen.get(user)
+        if entries is None:
+            return ZERO
+        return entries.get(asset, ZERO)
+
+    def total(self, user: int, asset: str) -> Decimal:
+        """available + frozen, as balance history rows record it."""
+        avail = self.available.get(user)
+        frozen = self.frozen.get(user)
+        a = avail.get(asset) if avail is not None else None
+        f = frozen.get(asset) if frozen is not None else None
+        if a is None:
+            return f if f is not None else ZERO
+        if f is None:
+            return a
+        return a + f
+
+    # ------------------------------------------------------------ primitives
+
+    def set(self, user: int, kind: int, asset: str, value: Decimal) -> bool:
+        """Store a value verbatim (rescaled); used when loading a snapshot."""
+        quant = self._quanta.get(asset)
+        if quant is None or value < 0:
+            return False
+        table = self.available if kind == AVAILABLE else self.frozen
+        entries = table.get(user)
+        if entries is None:
+            entries = table[user] = {}
+        if value:
+            entries[asset] = value.quantize(quant, ROUND_DOWN)
+        else:
+            entries.pop(asset, None)
+        return True
+
+    def add_available(self, user: int, asset: str, value: Decimal) -> None:
+        _add(self.available, user, asset, value, self._quanta[asset])
+
+    def sub_available(self, user: int, asset: str, value: Decimal) -> bool:
+        return _sub(self.available, user, asset, value, self._quanta[asset])
+
+    def sub_frozen(self, user: int, asset: str, value: Decimal) -> bool:
+        return _sub(self.frozen, user, asset, value, self._quanta[asset])
+
+    def freeze(self, user: int, asset: str, value: Decimal) -> bool:
+        """Move `value` from available to frozen."""
+        quant = self._quanta[asset]
+        if not _sub(self.available, user, asset, value, quant):
+            return False
+        _add(self.frozen, user, asset, value, quant)
+        return True
+
+    def unfreeze(self, user: int, asset: str, value: Decimal) -> bool:
+        """Move `value` from frozen back to available."""
+        quant = self._quanta[asset]
+        if not _sub(self.frozen, user, asset, value, quant):
+            return False
+        _add(self.available, user, asset, value, quant)
+        return True
+
+    # ------------------------------------------------------------ iteration
+
+    def entries(self) -> Iterator[tuple[int, int, str, Decimal]]:
+        """Every stored entry as (user, kind, asset, value)."""
+        for user, entries in self.available.items():
+            for asset, value in entries.items():
+                yield user, AVAILABLE, asset, value
+        for user, entries in self.frozen.items():
+            for asset, value in entries.items():
+                yield user, FREEZE, asset, value
+
+
+def _add(table: dict[int, dict[str, Decimal]], user: int, asset: str, value: Decimal, quant: Decimal) -> None:
+    entries = table.get(user)
+    if entries is None:
+        entries = table[user] = {}
+    current = entries.get(asset)
+    if current is not None:
+        entries[asset] = (current + value).quantize(quant, ROUND_DOWN)
+    elif value:
+        entries[asset] = value.quantize(quant, ROUND_DOWN)
+
+
+def _sub(table: dict[int, dict[str, Decimal]], user: int, asset: str, value: Decimal, quant: Decimal) -> bool:
+    if value < 0:
+        return False
+    entries = table.get(user)
+    if entries is None:
+        return False
+    current = entries.get(asset)
+    if current is None or current < value:
+        return False
+    result = current - value
+    if result:
+        entries[asset] = result.quantize(quant, ROUND_DOWN)
+    else:
+        del entries[asset]
+    return True

@@ -1,0 +1,587 @@
+"""One market: its order book and the matching of limit and market orders.
+
+Book layout: each side keeps its price levels in a dict keyed by a sort key
+(−price for asks, +price for bids) and a sorted list of those keys, so the
+best level is always the last key.  A level is a FIFO deque of orders in time
+priority; a cancelled order is flagged and skipped (removed lazily when it
+reaches the front), so cancels are O(1) apart from removing an emptied level.
+Matching follows spec/matchengine.md §5.5–§5.9 step by step: the operation
+order decides the exponents of the results, and with them the output text.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, insort
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, Decimal
+
+from common.decimals import ZERO, fmt, quantum
+from common.errors import RpcError
+
+from .balance import Balances
+from .events import TradeListener
+from .order import (
+    ASK,
+    BID,
+    LIMIT,
+    MARKET,
+    ORDER_FINISH,
+    ORDER_PUT,
+    ORDER_UPDATE,
+    Order,
+)
+
+
+def balance_not_enough() -> RpcError:
+    return RpcError(10, "balance not enough")
+
+
+def amount_too_small() -> RpcError:
+    return RpcError(11, "amount too small")
+
+
+def no_enough_trader() -> RpcError:
+    return RpcError(12, "no enough trader")
+
+
+def order_not_found() -> RpcError:
+    return RpcError(10, "order not found")
+
+
+def user_not_match() -> RpcError:
+    return RpcError(11, "user not match")
+
+
+
+@dataclass(slots=True, frozen=True)
+class MarketSpec:
+    name: str
+    stock: str
+    money: str
+    stock_prec: int
+    money_prec: int
+    fee_prec: int
+    min_amount: Decimal
+
+
+class Sequences:
+    """The global id counters (orders and deals are numbered across all markets)."""
+
+    __slots__ = ("deal_id", "order_id")
+
+    def __init__(self) -> None:
+        self.order_id = 0
+        self.deal_id = 0
+
+
+class Level:
+    __slots__ = ("count", "orders", "price")
+
+    def __init__(self, price: Decimal) -> None:
+        self.price = price
+        self.orders: deque[Order] = deque()
+        self.count = 0
+
+
+class BookSide:
+    """Resting orders of one side, best price last in `keys`."""
+
+    __slots__ = ("count", "is_ask", "keys", "levels")
+
+    def __init__(self, is_ask: bool) -> None:
+        self.is_ask = is_ask
+        self.keys: list[Decimal] = []
+        self.levels: dict[Decimal, Level] = {}
+        self.count = 0
+
+    def insert(self, order: Order) -> None:
+        key = -order.price if self.is_ask else order.price
+        level = self.levels.get(key)
+        if level is None:
+            level = self.levels[key] = Level(order.price)
+            keys = self.keys
+            if not keys or key > keys[-1]:
+                keys.append(key)
+            else:
+                insort(keys, key)
+        level.orders.append(order)
+        level.count += 1
+        self.count += 1
+
+    def remove(self, order: Order) -> None:
+        """Take a resting order out; it stays flagged in its deque until it reaches the front."""
+        key = -order.price if self.is_ask else order.price
+        level = self.levels[key]
+        level.count -= 1
+        self.count -= 1
+        if level.count == 0:
+            del self.levels[key]
+            keys = self.keys
+            if keys[-1] == key:
+                keys.pop()
+            else:
+                del keys[bisect_left(keys, key)]
+        elif level.orders[0] is order:
+            level.orders.popleft()
+        elif len(level.orders) > 2 * level.count + 32:
+            level.orders = deque(o for o in level.orders if o.resting and o is not order)
+
+    def best(self) -> Order | None:
+        if not self.keys:
+            return None
+        orders = self.levels[self.keys[-1]].orders
+        while not orders[0].resting:
+            orders.popleft()
+        return orders[0]
+
+    def __iter__(self) -> Iterator[Order]:
+        """Resting orders in matching order."""
+        levels = self.levels
+        for key in reversed(self.keys):
+            for order in levels[key].orders:
+                if order.resting:
+                    yield order
+
+    def iter_levels(self) -> Iterator[Level]:
+        levels = self.levels
+        for key in reversed(self.keys):
+            yield levels[key]
+
+
+class Market:
+    """The book of one market and the operations on it.  No I/O, no clock."""
+
+    __slots__ = (
+        "asks",
+        "balances",
+        "bids",
+        "listener",
+        "money",
+        "orders",
+        "seq",
+        "spec",
+        "stock",
+        "stock_quantum",
+        "users",
+    )
+
+    def __init__(self, spec: MarketSpec, balances: Balances, seq: Sequences,
+                 listener: TradeListener | None = None) -> None:
+        self.spec = spec
+        self.stock = spec.stock
+        self.money = spec.money
+        self.stock_quantum = quantum(spec.stock_prec)
+        self.balances = balances
+        self.seq = seq
+        self.listener = listener
+        self.asks = BookSide(is_ask=True)
+        self.bids = BookSide(is_ask=False)
+        self.orders: dict[int, Order] = {}
+        self.users: dict[int, dict[int, Order]] = {}
+
+    # ------------------------------------------------------------ orders
+
+    def put_limit(self, time: float, user: int, side: int, amount: Decimal, price: Decimal,
+                  taker_fee: Decimal, maker_fee: Decimal, source: str | None) -> Order:
+        balances = self.balances
+        if side == ASK:
+            if balances.get_available(user, self.stock) < amount:
+                raise balance_not_enough()
+        elif balances.get_available(user, self.money) < amount * price:
+            raise balance_not_enough()
+        if amount < self.spec.min_amount:
+            raise amount_too_small()
+
+        self.seq.order_id += 1
+        order = Order(self.seq.order_id, LIMIT, side, time, user, self.spec.name, source, price, amount,
+                      taker_fee, maker_fee, ZERO)
+        if side == ASK:
+            self._execute_ask(time, order, limited=True)
+        else:
+            self._execute_bid(time, order)
+
+        listener = self.listener
+        if not order.left:
+            if listener is not None:
+                listener.order_finished(order)
+                listener.order_event(ORDER_FINISH, order, self.stock, self.money)
+            return order
+        if listener is not None:
+            listener.order_event(ORDER_PUT, order, self.stock, self.money)
+        self._rest(order)
+        return order
+
+    def put_market(self, time: float, user: int, side: int, amount: Decimal, taker_fee: Decimal,
+                   source: str | None) -> Order:
+        balances = self.balances
+        if side == ASK:
+            if balances.get_available(user, self.stock) < amount:
+                raise balance_not_enough()
+            if not self.bids.count:
+                raise no_enough_trader()
+            if amount < self.spec.min_amount:
+                raise amount_too_small()
+        else:
+            if balances.get_available(user, self.money) < amount:
+                raise balance_not_enough()
+            best = self.asks.best()
+            if best is None:
+                raise no_enough_trader()
+            if amount < best.price * self.spec.min_amount:
+                raise amount_too_small()
+
+        self.seq.order_id += 1
+        order = Order(self.seq.order_id, MARKET, side, time, user, self.spec.name, source, ZERO, amount,
+                      taker_fee, ZERO, ZERO)
+        if side == ASK:
+            self._execute_ask(time, order, limited=False)
+        else:
+            self._execute_market_bid(time, order)
+        listener = self.listener
+        if listener is not None:
+            listener.order_finished(order)
+            listener.order_event(ORDER_FINISH, order, self.stock, self.money)
+        return order
+
+    def cancel(self, user: int, order_id: int) -> Order:
+        order = self.orders.get(order_id)
+        if order is None:
+            raise order_not_found()
+        if order.user != user:
+            raise user_not_match()
+        if self.listener is not None:
+            self.listener.order_event(ORDER_FINISH, order, self.stock, self.money)
+        self._finish(order)
+        return order
+
+    def cancel_unchecked(self, order_id: int) -> Order:
+        """Cancel without the owner check (operation-log replay does not repeat it)."""
+        order = self.orders.get(order_id)
+        if order is None:
+            raise order_not_found()
+        return self.cancel(order.user, order_id)
+
+    # ------------------------------------------------------------ matching
+
+    def _execute_ask(self, time: float, taker: Order, limited: bool) -> None:
+        """A taker sells stock into the bids (§5.5); a market ask ignores the price stop."""
+        bids = self.bids
+        balances = self.balances
+        listener = self.listener
+        stock, money = self.stock, self.money
+        seq = self.seq
+        taker_user = taker.user
+        taker_price = taker.price
+        taker_rate = taker.taker_fee
+        while taker.left and bids.keys:
+            level = bids.levels[bids.keys[-1]]
+            price = level.price
+            if limited and taker_price > price:
+                break
+            orders = level.orders
+            while orders:
+                maker = orders[0]
+                if not maker.resting:
+                    orders.popleft()
+                    continue
+                maker_left = maker.left
+                amount = taker.left if taker.left < maker_left else maker_left
+                deal = price * amount
+                ask_fee = deal * taker_rate
+                bid_fee = amount * maker.maker_fee
+                taker.mtime = maker.mtime = time
+                seq.deal_id += 1
+                if listener is not None:
+                    listener.deal(time, self.spec.name, seq.deal_id, taker, maker, ASK, price, amount, deal,
+                                  ask_fee, bid_fee, stock, money)
+
+                taker.left -= amount
+                taker.deal_stock += amount
+                taker.deal_money += deal
+                taker.deal_fee += ask_fee
+                balances.sub_available(taker_user, stock, amount)
+                if listener is not None:
+                    self._trade_row(time, taker_user, stock, -amount, taker.id, price, amount, None)
+                balances.add_available(taker_user, money, deal)
+                if listener is not None:
+                    self._trade_row(time, taker_user, money, deal, taker.id, price, amount, None)
+                if ask_fee > 0:
+                    balances.sub_available(taker_user, money, ask_fee)
+                    if listener is not None:
+                        self._trade_row(time, taker_user, money, -ask_fee, taker.id, price, amount, taker_rate)
+
+                maker_user = maker.user
+                maker.left = maker_left - amount
+                maker.freeze -= deal
+                maker.deal_stock += amount
+                maker.deal_money += deal
+                maker.deal_fee += bid_fee
+                balances.sub_frozen(maker_user, money, deal)
+                if listener is not None:
+                    self._trade_row(time, maker_user, money, -deal, maker.id, price, amount, None)
+                balances.add_available(maker_user, stock, amount)
+                if listener is not None:
+                    self._trade_row(time, maker_user, stock, amount, maker.id, price, amount, None)
+                if bid_fee > 0:
+                    balances.sub_available(maker_user, stock, bid_fee)
+                    if listener is not None:
+                        self._trade_row(time, maker_user, stock, -bid_fee, maker.id, price, amount,
+                                        maker.maker_fee)
+
+                if maker.left:
+                    if listener is not None:
+                        listener.order_event(ORDER_UPDATE, maker, stock, money)
+                else:
+                    if listener is not None:
+                        listener.order_event(ORDER_FINISH, maker, stock, money)
+                    self._finish(maker)
+                if not taker.left:
+                    break
+
+    def _execute_bid(self, time: float, taker: Order) -> None:
+        """A limit taker buys stock from the asks (§5.6)."""
+        asks = self.asks
+        listener = self.listener
+        stock, money = self.stock, self.money
+        seq = self.seq
+        taker_price = taker.price
+        taker_rate = taker.taker_fee
+        while taker.left and asks.keys:
+            level = asks.levels[asks.keys[-1]]
+            price = level.price
+            if taker_price < price:
+                break
+            orders = level.orders
+            while orders:
+                maker = orders[0]
+                if not maker.resting:
+                    orders.popleft()
+                    continue
+                maker_left = maker.left
+                amount = taker.left if taker.left < maker_left else maker_left
+                deal = price * amount
+                ask_fee = deal * maker.maker_fee
+                bid_fee = amount * taker_rate
+                taker.mtime = maker.mtime = time
+                seq.deal_id += 1
+                if listener is not None:
+                    listener.deal(time, self.spec.name, seq.deal_id, maker, taker, BID, price, amount, deal,
+                                  ask_fee, bid_fee, stock, money)
+                taker.left -= amount
+                taker.deal_stock += amount
+                taker.deal_money += deal
+                taker.deal_fee += bid_fee
+                self._settle_bid_taker(time, taker, maker, price, amount, deal, ask_fee, bid_fee)
+                if not taker.left:
+                    break
+
+    def _execute_market_bid(self, time: float, taker: Order) -> None:
+        """A market taker spends money on the asks at any price (§5.7); `left` is money."""
+        asks = self.asks
+        listener = self.listener
+        stock, money = self.stock, self.money
+        seq = self.seq
+        unit = self.stock_quantum
+        taker_rate = taker.taker_fee
+        while taker.left and asks.keys:
+            level = asks.levels[asks.keys[-1]]
+            price = level.price
+            orders = level.orders
+            while orders:
+                maker = orders[0]
+                if not maker.resting:
+                    orders.popleft()
+                    continue
+                amount = (taker.left / price).quantize(unit, ROUND_DOWN)
+                while amount * price > taker.left:
+                    amount -= unit
+                if amount > maker.left:
+                    amount = maker.left
+                if not amount:
+                    return
+                deal = price * amount
+                ask_fee = deal * maker.maker_fee
+                bid_fee = amount * taker_rate
+                taker.mtime = maker.mtime = time
+                seq.deal_id += 1
+                if listener is not None:
+                    listener.deal(time, self.spec.name, seq.deal_id, maker, taker, BID, price, amount, deal,
+                                  ask_fee, bid_fee, stock, money)
+                taker.left -= deal
+                taker.deal_stock += amount
+                taker.deal_money += deal
+                taker.deal_fee += bid_fee
+                self._settle_bid_taker(time, taker, maker, price, amount, deal, ask_fee, bid_fee)
+                if not taker.left:
+                    return
+
+    def _settle_bid_taker(self, time: float, taker: Order, maker: Order, price: Decimal, amount: Decimal,
+                          deal: Decimal, ask_fee: Decimal, bid_fee: Decimal) -> None:
+        """Balance movements of one deal where the taker buys (§5.6), then the maker's fate."""
+        balances = self.balances
+        listener = self.listener
+        stock, money = self.stock, self.money
+        taker_user = taker.user
+        balances.sub_available(taker_user, money, deal)
+        if listener is not None:
+            self._trade_row(time, taker_user, money, -deal, taker.id, price, amount, None)
+        balances.add_available(taker_user, stock, amount)
+        if listener is not None:
+            self._trade_row(time, taker_user, stock, amount, taker.id, price, amount, None)
+        if bid_fee > 0:
+            balances.sub_available(taker_user, stock, bid_fee)
+            if listener is not None:
+                self._trade_row(time, taker_user, stock, -bid_fee, taker.id, price, amount, taker.taker_fee)
+
+        maker_user = maker.user
+        maker.left -= amount
+        maker.freeze -= amount
+        maker.deal_stock += amount
+        maker.deal_money += deal
+        maker.deal_fee += ask_fee
+        balances.sub_frozen(maker_user, stock, amount)
+        if listener is not None:
+            self._trade_row(time, maker_user, stock, -amount, maker.id, price, amount, None)
+        balances.add_available(maker_user, money, deal)
+        if listener is not None:
+            self._trade_row(time, maker_user, money, deal, maker.id, price, amount, None)
+        if ask_fee > 0:
+            balances.sub_available(maker_user, money, ask_fee)
+            if listener is not None:
+                self._trade_row(time, maker_user, money, -ask_fee, maker.id, price, amount, maker.maker_fee)
+
+        if maker.left:
+            if listener is not None:
+                listener.order_event(ORDER_UPDATE, maker, stock, money)
+        else:
+            if listener is not None:
+                listener.order_event(ORDER_FINISH, maker, stock, money)
+            self._finish(maker)
+
+    def _trade_row(self, time: float, user: int, asset: str, change: Decimal, order_id: int,
+                   price: Decimal, amount: Decimal, fee_rate: Decimal | None) -> None:
+        assert self.listener is not None
+        self.listener.trade_balance(time, user, asset, change, self.balances.total(user, asset), self.spec.name,
+                                    order_id, price, amount, fee_rate)
+
+    # ------------------------------------------------------------ book maintenance
+
+    def _rest(self, order: Order) -> None:
+        """Put a limit order on the book and freeze what it still needs (§5.3 step 5)."""
+        self.insert(order)
+        if order.side == ASK:
+            order.freeze = order.left
+            self.balances.freeze(order.user, self.stock, order.left)
+        else:
+            order.freeze = order.price * order.left
+            self.balances.freeze(order.user, self.money, order.freeze)
+
+    def insert(self, order: Order) -> None:
+        """Add a resting order to the book without touching balances (snapshot loading)."""
+        order.resting = True
+        (self.asks if order.side == ASK else self.bids).insert(order)
+        self.orders[order.id] = order
+        user_orders = self.users.get(order.user)
+        if user_orders is None:
+            user_orders = self.users[order.user] = {}
+        user_orders[order.id] = order
+
+    def _finish(self, order: Order) -> None:
+        """Take an order off the book, release its freeze, record it if it traded (§5.9)."""
+        (self.asks if order.side == ASK else self.bids).remove(order)
+        order.resting = False
+        if order.freeze > 0:
+            asset = self.stock if order.side == ASK else self.money
+            self.balances.unfreeze(order.user, asset, order.freeze)
+        del self.orders[order.id]
+        del self.users[order.user][order.id]
+        if self.listener is not None and order.deal_stock > 0:
+            self.listener.order_finished(order)
+
+    # ------------------------------------------------------------ queries
+
+    def book(self, side: int, offset: int, limit: int) -> dict[str, object]:
+        book_side = self.asks if side == ASK else self.bids
+        orders = []
+        if limit and offset < book_side.count:
+            for i, order in enumerate(book_side):
+                if i < offset:
+                    continue
+                orders.append(order.to_json())
+                if len(orders) >= limit:
+                    break
+        return {"offset": offset, "limit": limit, "total": book_side.count, "orders": orders}
+
+    def depth(self, limit: int, interval: Decimal) -> dict[str, object]:
+        return {
+            "asks": _depth_side(self.asks, limit, interval, round_up=True),
+            "bids": _depth_side(self.bids, limit, interval, round_up=False),
+        }
+
+    def pending(self, user: int, offset: int, limit: int) -> dict[str, object]:
+        user_orders = self.users.get(user)
+        records = []
+        total = 0
+        if user_orders:
+            total = len(user_orders)
+            if limit and offset < total:
+                for i, order in enumerate(reversed(user_orders.values())):
+                    if i < offset:
+                        continue
+                    records.append(order.to_json())
+                    if len(records) >= limit:
+                        break
+        return {"limit": limit, "offset": offset, "total": total, "records": records}
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "name": self.spec.name,
+            "ask_count": self.asks.count,
+            "ask_amount": fmt(_sum_left(self.asks)),
+            "bid_count": self.bids.count,
+            "bid_amount": fmt(_sum_left(self.bids)),
+        }
+
+
+def _sum_left(side: BookSide) -> Decimal:
+    total = ZERO
+    for order in side:
+        total += order.left
+    return total
+
+
+def _depth_side(side: BookSide, limit: int, interval: Decimal, round_up: bool) -> list[list[str]]:
+    result: list[list[str]] = []
+    if not limit:
+        return result
+    if not interval:
+        for level in side.iter_levels():
+            amount: Decimal | None = None
+            for order in level.orders:
+                if order.resting:
+                    amount = order.left if amount is None else amount + order.left
+            result.append([fmt(level.price), fmt(amount)])  # type: ignore[arg-type]
+            if len(result) >= limit:
+                break
+        return result
+
+    level_price: Decimal | None = None
+    amount = ZERO
+    for order in side:
+        price = order.price
+        if level_price is not None and (price <= level_price if round_up else price >= level_price):
+            amount += order.left
+            continue
+        if level_price is not None:
+            result.append([fmt(level_price), fmt(amount)])
+            if len(result) >= limit:
+                return result
+        level_price = (price // interval) * interval
+        if round_up and price % interval:
+            level_price += interval
+        amount = order.left
+    if level_price is not None:
+        result.append([fmt(level_price), fmt(amount)])
+    return result
