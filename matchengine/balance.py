@@ -90,6 +90,14 @@ class Balances:
             entries.pop(asset, None)
         return True
 
+    def restore(self, user: int, kind: int, asset: str, value: Decimal) -> None:
+        """Store an entry exactly as a snapshot recorded it (zero-valued entries included)."""
+        table = self.available if kind == AVAILABLE else self.frozen
+        entries = table.get(user)
+        if entries is None:
+            entries = table[user] = {}
+        entries[asset] = value
+
     def add_available(self, user: int, asset: str, value: Decimal) -> None:
         _add(self.available, user, asset, value, self._quanta[asset])
 

@@ -17,7 +17,7 @@ from common.errors import RpcError
 
 from .engine import Engine
 from .market import Market
-from .order import ASK, BID
+from .order import ASK, BID, Order
 
 U32 = 0xFFFF_FFFF
 U64 = 0xFFFF_FFFF_FFFF_FFFF
@@ -158,6 +158,20 @@ class Commands:
         return {"status": "success"}, (OP_UPDATE_BALANCE, logged)
 
     def put_limit(self, params: list[Any], time: float) -> tuple[Any, LogEntry]:
+        return self._put_limit(params, time).to_json(), (OP_LIMIT_ORDER, params)
+
+    def put_market(self, params: list[Any], time: float) -> tuple[Any, LogEntry]:
+        return self._put_market(params, time).to_json(), (OP_MARKET_ORDER, params)
+
+    def cancel(self, params: list[Any], time: float) -> tuple[Any, LogEntry]:
+        if len(params) != 3:
+            raise _invalid()
+        user = _int(params[0]) & U32
+        market = self._market(params[1])
+        order_id = _int(params[2]) & U64
+        return market.cancel(user, order_id).to_json(), (OP_CANCEL_ORDER, params)
+
+    def _put_limit(self, params: list[Any], time: float) -> Order:
         if len(params) != 8:
             raise _invalid()
         user = _int(params[0]) & U32
@@ -173,10 +187,9 @@ class Commands:
         taker_fee = _fee(params[5], spec.fee_prec)
         maker_fee = _fee(params[6], spec.fee_prec)
         source = _source(params[7])
-        order = market.put_limit(time, user, side, amount, price, taker_fee, maker_fee, source)
-        return order.to_json(), (OP_LIMIT_ORDER, params)
+        return market.put_limit(time, user, side, amount, price, taker_fee, maker_fee, source)
 
-    def put_market(self, params: list[Any], time: float) -> tuple[Any, LogEntry]:
+    def _put_market(self, params: list[Any], time: float) -> Order:
         if len(params) != 6:
             raise _invalid()
         user = _int(params[0]) & U32
@@ -188,17 +201,7 @@ class Commands:
             raise _invalid()
         taker_fee = _fee(params[4], spec.fee_prec)
         source = _source(params[5])
-        order = market.put_market(time, user, side, amount, taker_fee, source)
-        return order.to_json(), (OP_MARKET_ORDER, params)
-
-    def cancel(self, params: list[Any], time: float) -> tuple[Any, LogEntry]:
-        if len(params) != 3:
-            raise _invalid()
-        user = _int(params[0]) & U32
-        market = self._market(params[1])
-        order_id = _int(params[2]) & U64
-        order = market.cancel(user, order_id)
-        return order.to_json(), (OP_CANCEL_ORDER, params)
+        return market.put_market(time, user, side, amount, taker_fee, source)
 
     def replay(self, method: str, params: object, time: float) -> None:
         """Apply one operation-log entry again; ReplayError if it does not apply as it did."""
@@ -206,7 +209,7 @@ class Commands:
             raise ReplayError(f"params of {method!r} are not a list")
         try:
             if method == OP_LIMIT_ORDER:
-                self.put_limit(params, time)
+                self._put_limit(params, time)
             elif method == OP_UPDATE_BALANCE:
                 self.balance_update(params, time)
             elif method == OP_CANCEL_ORDER:
@@ -214,7 +217,7 @@ class Commands:
                     raise _invalid()
                 self._market(params[1]).cancel_unchecked(_int(params[2]) & U64)
             elif method == OP_MARKET_ORDER:
-                self.put_market(params, time)
+                self._put_market(params, time)
             else:
                 raise ReplayError(f"unknown method {method!r}")
         except RpcError as exc:
@@ -257,7 +260,7 @@ class Commands:
         limit = _limit(params[3])
         return market.book(side, offset, limit)
 
-    def order_depth(self, params: list[Any]) -> Any:
+    def depth_args(self, params: list[Any]) -> tuple[Market, int, Decimal]:
         if len(params) != 3:
             raise _invalid()
         market = self._market(params[0])
@@ -265,6 +268,10 @@ class Commands:
         interval = _decimal(params[2], market.spec.money_prec)
         if interval < 0:
             raise _invalid()
+        return market, limit, interval
+
+    def order_depth(self, params: list[Any]) -> Any:
+        market, limit, interval = self.depth_args(params)
         return market.depth(limit, interval)
 
     def order_pending_detail(self, params: list[Any]) -> Any:

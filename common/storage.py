@@ -1,0 +1,317 @@
+"""One small database interface over MySQL (aiomysql) and SQLite (embedded default).
+
+Everything the daemons write goes through `transact`, a list of operations run
+in one transaction: plain statements and multi-row inserts (`InsertRows`, one
+`INSERT … VALUES (…),(…)` per table on MySQL, `executemany` on SQLite).
+Reads use `fetchall`.  SQL is written once, MySQL-style, with `%s`
+placeholders and backquoted names, which SQLite accepts after the
+placeholders are turned into `?`.  Driver errors become `DatabaseError` with
+MySQL's error numbers (1062 duplicate key, 1146 no such table), so callers
+handle both back ends alike.  Connections are re-opened after a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import warnings
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from .config import DatabaseConfig
+
+log = logging.getLogger(__name__)
+
+# "Table already exists" notes of CREATE TABLE IF NOT EXISTS are expected, not news.
+warnings.filterwarnings("ignore", module="aiomysql")
+warnings.filterwarnings("ignore", module="pymysql")
+
+ER_DUP_ENTRY = 1062
+ER_NO_SUCH_TABLE = 1146
+ER_TABLE_EXISTS = 1050
+CR_CONNECTION = 2013
+
+
+class DatabaseError(Exception):
+    """A failed statement; `code` is the MySQL error number (or its SQLite equivalent)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(f"({code}) {message}")
+        self.code = code
+
+    @property
+    def is_duplicate(self) -> bool:
+        return self.code == ER_DUP_ENTRY
+
+
+@dataclass(slots=True)
+class Statement:
+    sql: str
+    params: Sequence[Any] = ()
+
+
+@dataclass(slots=True)
+class InsertRows:
+    table: str
+    columns: Sequence[str]
+    rows: Sequence[Sequence[Any]]
+
+
+Operation = Statement | InsertRows
+
+
+class Database:
+    """Common surface of the two back ends."""
+
+    dialect: str = ""
+
+    async def start(self) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def transact(self, operations: Sequence[Operation]) -> list[int]:
+        """Run the operations in one transaction; their row counts.  All or nothing."""
+        raise NotImplementedError
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return (await self.transact([Statement(sql, params)]))[0]
+
+    async def list_tables(self, prefix: str) -> list[str]:
+        raise NotImplementedError
+
+    async def table_exists(self, name: str) -> bool:
+        return name in await self.list_tables(name)
+
+
+def open_database(config: DatabaseConfig, *, pool_size: int = 1, autocreate: bool = True) -> Database:
+    if config.is_sqlite:
+        return SqliteDatabase(config.sqlite_path)
+    return MysqlDatabase(config, pool_size=pool_size, autocreate=autocreate)
+
+
+# ---------------------------------------------------------------- MySQL
+
+class MysqlDatabase(Database):
+    dialect = "mysql"
+
+    def __init__(self, config: DatabaseConfig, *, pool_size: int = 1, autocreate: bool = True) -> None:
+        self.config = config
+        self.pool_size = pool_size
+        self.autocreate = autocreate
+        self._pool: Any = None
+
+    async def start(self) -> None:
+        import aiomysql
+
+        if self.autocreate:
+            await self._create_database()
+        try:
+            self._pool = await aiomysql.create_pool(
+                host=self.config.host, port=self.config.port, user=self.config.user,
+                password=self.config.password, db=self.config.name, charset=self._charset(),
+                minsize=1, maxsize=self.pool_size, autocommit=False, pool_recycle=3600,
+            )
+        except Exception as exc:
+            raise _mysql_error(exc) from None
+
+    def _charset(self) -> str:
+        return "utf8mb4" if self.config.charset.lower() in ("utf8", "utf8mb3", "utf8mb4") else self.config.charset
+
+    async def _create_database(self) -> None:
+        import aiomysql
+
+        try:
+            conn = await aiomysql.connect(host=self.config.host, port=self.config.port, user=self.config.user,
+                                          password=self.config.password, charset=self._charset())
+        except Exception as exc:
+            raise _mysql_error(exc) from None
+        try:
+            async with conn.cursor() as cur:
+                await cur.execute(f"CREATE DATABASE IF NOT EXISTS `{self.config.name}`")
+        except Exception as exc:
+            log.warning("cannot create database %s: %s", self.config.name, exc)
+        finally:
+            conn.close()
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            await self._pool.wait_closed()
+            self._pool = None
+
+    async def transact(self, operations: Sequence[Operation]) -> list[int]:
+        if self._pool is None:
+            await self.start()
+        conn = await self._acquire()
+        counts: list[int] = []
+        try:
+            async with conn.cursor() as cur:
+                for op in operations:
+                    if isinstance(op, InsertRows):
+                        if not op.rows:
+                            counts.append(0)
+                            continue
+                        counts.append(await cur.execute(_mysql_insert(conn, op)))
+                    else:
+                        counts.append(await cur.execute(op.sql, op.params or None))
+            await conn.commit()
+        except Exception as exc:
+            await self._discard(conn)
+            raise _mysql_error(exc) from None
+        self._pool.release(conn)
+        return counts
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        if self._pool is None:
+            await self.start()
+        conn = await self._acquire()
+        try:
+            async with conn.cursor() as cur:
+                await cur.execute(sql, params or None)
+                rows = await cur.fetchall()
+            await conn.commit()
+        except Exception as exc:
+            await self._discard(conn)
+            raise _mysql_error(exc) from None
+        self._pool.release(conn)
+        return list(rows)
+
+    async def list_tables(self, prefix: str) -> list[str]:
+        like = prefix.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%") + "%"
+        rows = await self.fetchall("SHOW TABLES LIKE %s", (like,))
+        return sorted(r[0] for r in rows)
+
+    async def _acquire(self) -> Any:
+        try:
+            return await self._pool.acquire()
+        except Exception as exc:
+            raise _mysql_error(exc) from None
+
+    async def _discard(self, conn: Any) -> None:
+        try:
+            await conn.rollback()
+            self._pool.release(conn)
+        except Exception:
+            conn.close()
+            self._pool.release(conn)
+
+
+def _mysql_insert(conn: Any, op: InsertRows) -> str:
+    escape = conn.escape
+    columns = ", ".join(f"`{c}`" for c in op.columns)
+    values = ", ".join("(" + ", ".join([escape(v) for v in row]) + ")" for row in op.rows)
+    return f"INSERT INTO `{op.table}` ({columns}) VALUES {values}"
+
+
+def _mysql_error(exc: BaseException) -> DatabaseError:
+    if isinstance(exc, DatabaseError):
+        return exc
+    args = getattr(exc, "args", ())
+    if len(args) >= 2 and isinstance(args[0], int):
+        return DatabaseError(args[0], str(args[1]))
+    return DatabaseError(CR_CONNECTION, f"{type(exc).__name__}: {exc}")
+
+
+# ---------------------------------------------------------------- SQLite
+
+class SqliteDatabase(Database):
+    """SQLite in WAL mode with full fsync, driven from one private thread."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._executor: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None
+
+    async def start(self) -> None:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        await self._run(self._connect)
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            self._conn = conn
+        return self._conn
+
+    async def close(self) -> None:
+        if self._executor is not None:
+            await self._run(self._disconnect)
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+    def _disconnect(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def transact(self, operations: Sequence[Operation]) -> list[int]:
+        return await self._run(self._transact, operations)
+
+    def _transact(self, operations: Sequence[Operation]) -> list[int]:
+        conn = self._connect()
+        counts: list[int] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for op in operations:
+                if isinstance(op, InsertRows):
+                    if not op.rows:
+                        counts.append(0)
+                        continue
+                    marks = ", ".join("?" * len(op.columns))
+                    columns = ", ".join(f"`{c}`" for c in op.columns)
+                    cur = conn.executemany(f"INSERT INTO `{op.table}` ({columns}) VALUES ({marks})", op.rows)
+                else:
+                    cur = conn.execute(_sqlite_sql(op.sql), tuple(op.params))
+                counts.append(cur.rowcount)
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise _sqlite_error(exc) from None
+        return counts
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return await self._run(self._fetchall, sql, params)
+
+    def _fetchall(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        try:
+            return self._connect().execute(_sqlite_sql(sql), tuple(params)).fetchall()
+        except sqlite3.Error as exc:
+            raise _sqlite_error(exc) from None
+
+    async def list_tables(self, prefix: str) -> list[str]:
+        rows = await self.fetchall("SELECT name FROM sqlite_master WHERE type = 'table' AND substr(name, 1, %s) = %s",
+                                   (len(prefix), prefix))
+        return sorted(r[0] for r in rows)
+
+
+def _sqlite_sql(sql: str) -> str:
+    return sql.replace("%s", "?")
+
+
+def _sqlite_error(exc: sqlite3.Error) -> DatabaseError:
+    text = str(exc)
+    if isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in text:
+        return DatabaseError(ER_DUP_ENTRY, text)
+    if "no such table" in text:
+        return DatabaseError(ER_NO_SUCH_TABLE, text)
+    if "already exists" in text:
+        return DatabaseError(ER_TABLE_EXISTS, text)
+    return DatabaseError(getattr(exc, "sqlite_errorcode", 1) or 1, text)

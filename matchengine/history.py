@@ -1,0 +1,115 @@
+"""User history rows (spec/matchengine.md §12), built as the core reports what happened.
+
+`HistoryRows` is the history half of the publisher's listener: it turns each
+event into row tuples for the sharded tables of `trade_history`, grouped by
+table, ready for one multi-row INSERT per table.  Decimal values are written
+as the exact text the MySQL DECIMAL column holds (rounded half away from zero
+to the column's scale), so MySQL and SQLite store and return the same text.
+Strings longer than their VARCHAR column are cut to it (MySQL's non-strict
+behaviour) rather than stalling the writer on a strict-mode error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from decimal import Decimal
+
+import orjson
+
+from common.decimals import column_text, fmt
+from common.schema import HISTORY_SHARDS
+
+from .order import ASK, BID, MAKER, TAKER, Order
+
+BALANCE_COLUMNS = ("time", "user_id", "asset", "business", "change", "balance", "detail")
+ORDER_COLUMNS = ("id", "create_time", "finish_time", "user_id", "market", "source", "t", "side", "price", "amount",
+                 "taker_fee", "maker_fee", "deal_stock", "deal_money", "deal_fee")
+DEAL_COLUMNS = ("time", "user_id", "deal_id", "order_id", "deal_order_id", "role", "price", "amount", "deal", "fee",
+                "deal_fee")
+USER_DEAL_COLUMNS = ("time", "user_id", "market", "deal_id", "order_id", "deal_order_id", "side", "role", "price",
+                     "amount", "deal", "fee", "deal_fee")
+
+VARCHAR = 30
+
+_BALANCE_TABLES = [f"balance_history_{i}" for i in range(HISTORY_SHARDS)]
+_ORDER_TABLES = [f"order_history_{i}" for i in range(HISTORY_SHARDS)]
+_DETAIL_TABLES = [f"order_detail_{i}" for i in range(HISTORY_SHARDS)]
+_DEAL_TABLES = [f"deal_history_{i}" for i in range(HISTORY_SHARDS)]
+_USER_DEAL_TABLES = [f"user_deal_history_{i}" for i in range(HISTORY_SHARDS)]
+
+
+def columns_of(table: str) -> tuple[str, ...]:
+    if table.startswith("balance_history_"):
+        return BALANCE_COLUMNS
+    if table.startswith(("order_history_", "order_detail_")):
+        return ORDER_COLUMNS
+    if table.startswith("deal_history_"):
+        return DEAL_COLUMNS
+    return USER_DEAL_COLUMNS
+
+
+def _detail_text(detail: dict[str, object]) -> str:
+    """JSON text with the original's separators (`, ` and `: `), keys in insertion order."""
+    return json.dumps(detail, ensure_ascii=False, separators=(", ", ": "))
+
+
+class HistoryRows:
+    """Collects history rows per table until the writer takes them."""
+
+    def __init__(self) -> None:
+        self.tables: dict[str, list[tuple[object, ...]]] = defaultdict(list)
+        self.count = 0
+
+    def take(self) -> dict[str, list[tuple[object, ...]]]:
+        tables, self.tables = self.tables, defaultdict(list)
+        self.count = 0
+        return tables
+
+    def balance_updated(self, time: float, user: int, asset: str, business: str, change: Decimal,
+                        balance: Decimal, detail: dict[str, object]) -> None:
+        self.tables[_BALANCE_TABLES[user % HISTORY_SHARDS]].append(
+            (time, user, asset, business[:VARCHAR], column_text(change, 8), column_text(balance, 16),
+             _detail_text(detail)))
+        self.count += 1
+
+    def trade_balance(self, time: float, user: int, asset: str, change: Decimal, balance: Decimal, market: str,
+                      order_id: int, price: Decimal, amount: Decimal, fee_rate: Decimal | None) -> None:
+        if fee_rate is None:
+            detail = f'{{"a": "{fmt(amount)}", "i": {order_id}, "m": {orjson.dumps(market).decode()}, "p": "{fmt(price)}"}}'
+        else:
+            detail = (f'{{"a": "{fmt(amount)}", "f": "{fmt(fee_rate)}", "i": {order_id}, '
+                      f'"m": {orjson.dumps(market).decode()}, "p": "{fmt(price)}"}}')
+        self.tables[_BALANCE_TABLES[user % HISTORY_SHARDS]].append(
+            (time, user, asset, "trade", column_text(change, 8), column_text(balance, 16), detail))
+        self.count += 1
+
+    def deal(self, time: float, market: str, deal_id: int, ask: Order, bid: Order, taker_side: int,
+             price: Decimal, amount: Decimal, deal: Decimal, ask_fee: Decimal, bid_fee: Decimal,
+             stock: str, money: str) -> None:
+        ask_role = TAKER if taker_side == ASK else MAKER
+        bid_role = MAKER if taker_side == ASK else TAKER
+        p, a, d = column_text(price, 8), column_text(amount, 8), column_text(deal, 16)
+        af, bf = column_text(ask_fee, 16), column_text(bid_fee, 16)
+        tables = self.tables
+        tables[_DEAL_TABLES[ask.id % HISTORY_SHARDS]].append(
+            (time, ask.user, deal_id, ask.id, bid.id, ask_role, p, a, d, af, bf))
+        tables[_DEAL_TABLES[bid.id % HISTORY_SHARDS]].append(
+            (time, bid.user, deal_id, bid.id, ask.id, bid_role, p, a, d, bf, af))
+        tables[_USER_DEAL_TABLES[ask.user % HISTORY_SHARDS]].append(
+            (time, ask.user, market, deal_id, ask.id, bid.id, ASK, ask_role, p, a, d, af, bf))
+        tables[_USER_DEAL_TABLES[bid.user % HISTORY_SHARDS]].append(
+            (time, bid.user, market, deal_id, bid.id, ask.id, BID, bid_role, p, a, d, bf, af))
+        self.count += 4
+
+    def order_event(self, event: int, order: Order, stock: str, money: str) -> None:
+        """Order messages are not history."""
+
+    def order_finished(self, order: Order) -> None:
+        row = (order.id, order.ctime, order.mtime, order.user, order.market,
+               (order.source or "")[:VARCHAR], order.type, order.side, column_text(order.price, 8),
+               column_text(order.amount, 8), column_text(order.taker_fee, 4), column_text(order.maker_fee, 4),
+               column_text(order.deal_stock, 8), column_text(order.deal_money, 16), column_text(order.deal_fee, 16))
+        self.tables[_ORDER_TABLES[order.user % HISTORY_SHARDS]].append(row)
+        self.tables[_DETAIL_TABLES[order.id % HISTORY_SHARDS]].append(row)
+        self.count += 2

@@ -1,0 +1,60 @@
+"""Kafka messages of the `balances`, `orders` and `deals` topics (spec/matchengine.md §11).
+
+`Messages` is the message half of the publisher's listener: each event becomes
+the exact JSON payload of its topic, encoded once, queued per topic in the
+order the core reported it.  Decimal text follows the spec: `sci` in
+`balances` and `deals`, `fmt` (the order object) in `orders`.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import orjson
+
+from common.decimals import sci
+
+from .order import Order
+
+TOPIC_BALANCES = "balances"
+TOPIC_ORDERS = "orders"
+TOPIC_DEALS = "deals"
+TOPICS = (TOPIC_BALANCES, TOPIC_ORDERS, TOPIC_DEALS)
+
+
+class Messages:
+    """Payloads per topic until the producer takes them."""
+
+    def __init__(self) -> None:
+        self.balances: list[bytes] = []
+        self.orders: list[bytes] = []
+        self.deals: list[bytes] = []
+
+    @property
+    def count(self) -> int:
+        return len(self.balances) + len(self.orders) + len(self.deals)
+
+    def take(self) -> dict[str, list[bytes]]:
+        taken = {TOPIC_BALANCES: self.balances, TOPIC_ORDERS: self.orders, TOPIC_DEALS: self.deals}
+        self.balances, self.orders, self.deals = [], [], []
+        return taken
+
+    def balance_updated(self, time: float, user: int, asset: str, business: str, change: Decimal,
+                        balance: Decimal, detail: dict[str, object]) -> None:
+        self.balances.append(orjson.dumps([time, user, asset, business, sci(change)]))
+
+    def trade_balance(self, time: float, user: int, asset: str, change: Decimal, balance: Decimal, market: str,
+                      order_id: int, price: Decimal, amount: Decimal, fee_rate: Decimal | None) -> None:
+        """Trades send no `balances` messages (as the original)."""
+
+    def deal(self, time: float, market: str, deal_id: int, ask: Order, bid: Order, taker_side: int,
+             price: Decimal, amount: Decimal, deal: Decimal, ask_fee: Decimal, bid_fee: Decimal,
+             stock: str, money: str) -> None:
+        self.deals.append(orjson.dumps([time, market, ask.id, bid.id, ask.user, bid.user, sci(price), sci(amount),
+                                        sci(ask_fee), sci(bid_fee), taker_side, deal_id, stock, money]))
+
+    def order_event(self, event: int, order: Order, stock: str, money: str) -> None:
+        self.orders.append(orjson.dumps({"event": event, "order": order.to_json(), "stock": stock, "money": money}))
+
+    def order_finished(self, order: Order) -> None:
+        """Finished orders are history, not messages."""

@@ -1,0 +1,179 @@
+"""The operation log: every accepted write, committed in groups, read back in order.
+
+`OperlogWriter` appends one row per successful write command to the table
+`operlog_YYYYMMDD` (local date at commit time) and commits whatever arrived
+while the previous commit was under way in one transaction — group commit,
+so durable answers cost one commit per batch, not per request.  A batch is
+retried, unchanged and into the same table, until it is written; a duplicate
+key on retry means the earlier attempt did commit.  `read_operations` yields
+the rows after a given id across all daily tables and refuses any gap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import orjson
+
+from common.schema import OPERLOG, create_table_sql
+from common.storage import Database, DatabaseError, InsertRows
+
+log = logging.getLogger(__name__)
+
+OPERLOG_PREFIX = "operlog_"
+COLUMNS = ("id", "time", "detail")
+READ_PAGE = 10000
+MAX_BATCH = 20000
+RETRY_DELAYS = (0.05, 0.1, 0.25, 0.5, 1.0)
+
+
+def operlog_table(at: float) -> str:
+    return OPERLOG_PREFIX + time.strftime("%Y%m%d", time.localtime(at))
+
+
+def encode_detail(method: str, params: list[Any]) -> str:
+    return orjson.dumps({"method": method, "params": params}, option=orjson.OPT_SORT_KEYS).decode()
+
+
+class LogGapError(Exception):
+    """The operation log does not continue where it should."""
+
+
+class OperlogWriter:
+    """Numbers operations and writes them; futures complete when their row is committed."""
+
+    def __init__(self, db: Database, last_id: int, *, on_commit: Callable[[int], None] | None = None) -> None:
+        self.db = db
+        self.last_id = last_id
+        self.committed_id = last_id
+        self.on_commit = on_commit
+        self._rows: list[tuple[int, float, str]] = []
+        self._waiters: list[tuple[asyncio.Future[Any], Any]] = []
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._tables: set[str] = set()
+        self._stopping = False
+        self.failing = False
+
+    @property
+    def pending(self) -> int:
+        return self.last_id - self.committed_id
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="operlog-writer")
+
+    def append(self, at: float, method: str, params: list[Any]) -> int:
+        """Queue one operation; returns its id."""
+        self.last_id += 1
+        self._rows.append((self.last_id, at, encode_detail(method, params)))
+        self._wakeup.set()
+        return self.last_id
+
+    def wait_committed(self, result: Any) -> asyncio.Future[Any]:
+        """A future that resolves to `result` once everything appended so far is committed."""
+        future = asyncio.get_running_loop().create_future()
+        self._waiters.append((future, result))
+        return future
+
+    async def flush(self) -> None:
+        """Wait until every appended row is committed."""
+        if self.committed_id < self.last_id:
+            await self.wait_committed(None)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wakeup.set()
+        if self._task is not None:
+            await self._task
+
+    async def _run(self) -> None:
+        while True:
+            if not self._rows:
+                if self._stopping:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            batch, self._rows = self._rows[:MAX_BATCH], self._rows[MAX_BATCH:]
+            if self._rows:
+                waiters: list[tuple[asyncio.Future[Any], Any]] = []
+            else:
+                waiters, self._waiters = self._waiters, []
+            await self._commit(batch)
+            self.committed_id = batch[-1][0]
+            for future, result in waiters:
+                if not future.done():
+                    future.set_result(result)
+            if self.on_commit is not None:
+                self.on_commit(self.committed_id)
+
+    async def _commit(self, batch: list[tuple[int, float, str]]) -> None:
+        table = operlog_table(time.time())
+        attempt = 0
+        while True:
+            try:
+                if table not in self._tables:
+                    for sql in create_table_sql(OPERLOG, self.db.dialect, table):
+                        await self.db.execute(sql)
+                    self._tables.add(table)
+                await self.db.transact([InsertRows(table, COLUMNS, batch)])
+                if self.failing:
+                    log.warning("operation log writes succeed again")
+                    self.failing = False
+                return
+            except DatabaseError as exc:
+                if exc.is_duplicate and attempt > 0:
+                    return
+                self.failing = True
+                log.critical("operation log write of ids %d..%d to %s failed: %s",
+                             batch[0][0], batch[-1][0], table, exc)
+            except Exception:
+                self.failing = True
+                log.critical("operation log write failed", exc_info=True)
+            await asyncio.sleep(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)])
+            attempt += 1
+
+
+async def operlog_tables(db: Database) -> list[str]:
+    names = await db.list_tables(OPERLOG_PREFIX)
+    return sorted(n for n in names if n[len(OPERLOG_PREFIX):].isdigit() and n != OPERLOG.name)
+
+
+async def read_operations(db: Database, after_id: int, *, page: int = READ_PAGE,
+                          strict: bool = True) -> AsyncIterator[list[tuple[int, float, str]]]:
+    """Pages of (id, time, detail) with id > after_id, in id order, across the daily tables.
+
+    With `strict`, the first id must be after_id + 1 and each id the previous + 1;
+    anything else raises LogGapError naming the table and ids.
+    """
+    tables = await operlog_tables(db)
+    start = 0
+    for i in range(len(tables) - 1, -1, -1):
+        rows = await db.fetchall(f"SELECT MAX(`id`) FROM `{tables[i]}`")
+        if not rows or rows[0][0] is None:
+            continue
+        if rows[0][0] <= after_id:
+            start = i + 1
+            break
+    expected = after_id + 1
+    for table in tables[start:]:
+        while True:
+            rows = await db.fetchall(
+                f"SELECT `id`, `time`, `detail` FROM `{table}` WHERE `id` > %s ORDER BY `id` LIMIT %s",
+                (expected - 1, page))
+            if not rows:
+                break
+            if strict:
+                for row in rows:
+                    if row[0] != expected:
+                        raise LogGapError(f"operation log {table}: expected id {expected}, found id {row[0]}")
+                    expected += 1
+            else:
+                expected = rows[-1][0] + 1
+            yield rows
+            if len(rows) < page:
+                break

@@ -1,0 +1,443 @@
+"""The history and message publisher: a replica of the engine that writes what happened.
+
+The engine answers requests and writes the operation log, nothing else.  This
+process (started and watched by the engine) follows the committed operation
+log, applies each operation to its own copy of the core — the same code, so
+the same results — and turns what the core reports into history rows and
+Kafka messages.  That keeps history and Kafka off the engine's hot path and
+makes both survive any crash:
+
+* history rows are written in batches, one transaction holding the rows of a
+  run of operations and the id of the last one (`history_position`), so after
+  a crash the rows of exactly the operations after that id are built again —
+  never lost, never doubled;
+* Kafka messages are published in batches and the id of the last operation
+  whose messages the broker acknowledged is recorded (`message_position`);
+  after a crash those after it are published again (at least once; consumers
+  skip deal ids they have seen).  While the broker is away, messages wait in
+  memory, bounded, with a FATAL alert as the bound nears;
+* slices (snapshots) are taken from this replica, so the engine never pauses
+  for one.
+
+On start it loads the newest slice at or before min(history, message
+position), replays silently up to each position and goes on from there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from dataclasses import replace
+from typing import Any
+
+import orjson
+
+from common.daemon import set_parent_death_signal
+from common.schema import (
+    HISTORY_POSITION,
+    HISTORY_SHARDS,
+    HISTORY_TEMPLATES,
+    MESSAGE_POSITION,
+    create_table_sql,
+    shard_name,
+)
+from common.service import ServiceContext, run_service
+from common.storage import Database, DatabaseError, InsertRows, Statement, open_database
+
+from .commands import Commands
+from .config import EngineConfig, load_config
+from .engine import Engine
+from .events import TradeListener
+from .history import HistoryRows, columns_of
+from .message import TOPICS, Messages
+from .operlog import read_operations
+from .order import Order
+from .slice import ensure_log_tables, load_slice, newest_slice, take_snapshot, write_slice
+
+log = logging.getLogger(__name__)
+
+CHANNEL_ENV = "VIABTC_PUBLISHER_FD"
+MAX_HISTORY_ROWS = 1_000_000
+MAX_MESSAGES = 500_000
+HISTORY_BATCH_ROWS = 50_000
+STATUS_INTERVAL = 0.1
+POLL_INTERVAL = 0.5
+RETRY_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0)
+KAFKA_BATCH_BYTES = 1 << 20
+
+
+class Fanout:
+    """Sends every core event to two listeners (history and messages)."""
+
+    def __init__(self, first: TradeListener, second: TradeListener) -> None:
+        self.first, self.second = first, second
+
+    def balance_updated(self, *args: Any) -> None:
+        self.first.balance_updated(*args)
+        self.second.balance_updated(*args)
+
+    def deal(self, *args: Any) -> None:
+        self.first.deal(*args)
+        self.second.deal(*args)
+
+    def trade_balance(self, *args: Any) -> None:
+        self.first.trade_balance(*args)
+
+    def order_event(self, event: int, order: Order, stock: str, money: str) -> None:
+        self.second.order_event(event, order, stock, money)
+
+    def order_finished(self, order: Order) -> None:
+        self.first.order_finished(order)
+
+
+async def ensure_history_tables(db: Database) -> None:
+    """Create the history templates, the 100 shards of each, and the position table, if missing."""
+    existing = set(await db.list_tables(""))
+    statements: list[Statement] = []
+    for table in (*HISTORY_TEMPLATES, HISTORY_POSITION):
+        if table.name not in existing:
+            statements.extend(Statement(sql) for sql in create_table_sql(table, db.dialect))
+    for template in HISTORY_TEMPLATES:
+        for i in range(HISTORY_SHARDS):
+            name = shard_name(template, i)
+            if name not in existing:
+                statements.extend(Statement(sql) for sql in create_table_sql(template, db.dialect, name))
+    if statements:
+        await db.transact(statements)
+
+
+async def read_position(db: Database, table: str) -> int:
+    rows = await db.fetchall(f"SELECT `oper_id` FROM `{table}` WHERE `id` = 1")
+    if rows:
+        return int(rows[0][0])
+    await db.execute(f"INSERT INTO `{table}` (`id`, `oper_id`, `time`) VALUES (1, 0, %s)", (time.time(),))
+    return 0
+
+
+class Publisher:
+    def __init__(self, config: EngineConfig, log_db: Database, history_db: Database) -> None:
+        self.config = config
+        self.log_db = log_db
+        self.history_db = history_db
+        self.engine = Engine(config.assets, config.markets)
+        self.commands = Commands(self.engine)
+        self.history = HistoryRows()
+        self.messages = Messages()
+        self.applied_id = 0
+        self.history_id = 0      # committed in trade_history
+        self.message_id = 0      # acknowledged by the broker
+        self.history_upto = 0    # last operation whose rows are in `history` or being written
+        self.message_upto = 0
+        self.committed_hint = 0  # the engine's committed id, as it told us
+        self._wakeup = asyncio.Event()
+        self._history_idle = asyncio.Event()
+        self._history_idle.set()
+        self._message_idle = asyncio.Event()
+        self._message_idle.set()
+        self._producer: Any = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._stopping = False
+        self._slicing = False
+        self.last_slice_time = 0
+        self._alerted_bound = False
+
+    # ------------------------------------------------------------ start
+
+    async def recover(self) -> None:
+        await ensure_log_tables(self.log_db)
+        await ensure_history_tables(self.history_db)
+        self.history_id = await read_position(self.history_db, HISTORY_POSITION.name)
+        self.message_id = await read_position(self.log_db, MESSAGE_POSITION.name)
+        start = min(self.history_id, self.message_id)
+        info = await newest_slice(self.log_db, start)
+        if info is not None:
+            await load_slice(self.log_db, self.engine, info)
+            self.applied_id = info.end_oper_id
+        newest = await newest_slice(self.log_db)
+        self.last_slice_time = newest.time if newest else 0
+        self.history_upto = self.history_id
+        self.message_upto = self.message_id
+        log.info("publisher recovering from oper id %d (history %d, messages %d)",
+                 self.applied_id, self.history_id, self.message_id)
+
+    # ------------------------------------------------------------ following the log
+
+    def _select_listener(self, oper_id: int) -> None:
+        want_history = oper_id > self.history_id
+        want_messages = oper_id > self.message_id
+        if want_history and want_messages:
+            listener: TradeListener | None = Fanout(self.history, self.messages)
+        elif want_history:
+            listener = self.history
+        elif want_messages:
+            listener = self.messages
+        else:
+            listener = None
+        if (listener is None) != (self.engine.listener is None) or type(listener) is not type(self.engine.listener):
+            self.engine.set_listener(listener)
+
+    def _over_bound(self) -> bool:
+        return self.history.count >= MAX_HISTORY_ROWS or self.messages.count >= MAX_MESSAGES
+
+    async def follow(self) -> None:
+        """Apply committed operations as they appear; wake on the engine's notices or a poll."""
+        replay = self.commands.replay
+        while not self._stopping:
+            progressed = False
+            if not self._over_bound():
+                async for rows in read_operations(self.log_db, self.applied_id):
+                    for oper_id, at, detail in rows:
+                        self._select_listener(oper_id)
+                        entry = orjson.loads(detail)
+                        replay(entry["method"], entry["params"], at)
+                        self.applied_id = oper_id
+                        if oper_id > self.history_id:
+                            self.history_upto = oper_id
+                        if oper_id > self.message_id:
+                            self.message_upto = oper_id
+                    progressed = True
+                    self._kick_writers()
+                    if self._over_bound() or self._stopping:
+                        break
+                    await asyncio.sleep(0)
+            elif not self._alerted_bound:
+                self._alerted_bound = True
+                log.critical("publisher buffers full (%d history rows, %d messages): waiting for the writers",
+                             self.history.count, self.messages.count)
+            if progressed:
+                continue
+            self._wakeup.clear()
+            if self.committed_hint > self.applied_id:
+                continue
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), POLL_INTERVAL)
+            except TimeoutError:
+                pass
+
+    def _kick_writers(self) -> None:
+        if self.history.count and self._history_idle.is_set():
+            self._history_idle.clear()
+            self._tasks.append(asyncio.create_task(self._write_history()))
+        if self.messages.count and self._message_idle.is_set():
+            self._message_idle.clear()
+            self._tasks.append(asyncio.create_task(self._publish()))
+        self._tasks = [t for t in self._tasks if not t.done()]
+
+    # ------------------------------------------------------------ history
+
+    async def _write_history(self) -> None:
+        try:
+            while self.history.count:
+                upto = self.history_upto
+                tables = self.history.take()
+                ops: list[Any] = [InsertRows(t, columns_of(t), rows) for t, rows in tables.items()]
+                ops.append(Statement(
+                    f"UPDATE `{HISTORY_POSITION.name}` SET `oper_id` = %s, `time` = %s WHERE `id` = 1 AND `oper_id` = %s",
+                    (upto, time.time(), self.history_id)))
+                attempt = 0
+                while True:
+                    try:
+                        counts = await self.history_db.transact(ops)
+                        break
+                    except DatabaseError as exc:
+                        log.critical("history write up to oper id %d failed: %s", upto, exc)
+                    await asyncio.sleep(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)])
+                    attempt += 1
+                if counts[-1] != 1:
+                    log.critical("history position moved under us (another publisher?): stopping")
+                    os._exit(1)
+                self.history_id = upto
+                self._alerted_bound = False
+                self._wakeup.set()
+        finally:
+            self._history_idle.set()
+
+    # ------------------------------------------------------------ kafka
+
+    async def _ensure_producer(self) -> Any:
+        from aiokafka import AIOKafkaProducer
+
+        attempt = 0
+        while self._producer is None:
+            producer = AIOKafkaProducer(bootstrap_servers=self.config.brokers, linger_ms=1, acks=1,
+                                        enable_idempotence=False, max_batch_size=KAFKA_BATCH_BYTES,
+                                        max_request_size=KAFKA_BATCH_BYTES * 2, request_timeout_ms=10000)
+            try:
+                await producer.start()
+                self._producer = producer
+                log.info("connected to kafka %s", self.config.brokers)
+            except Exception as exc:
+                await producer.stop()
+                log.critical("kafka %s unavailable: %s", self.config.brokers, exc)
+                await asyncio.sleep(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)])
+                attempt += 1
+        return self._producer
+
+    async def _publish(self) -> None:
+        try:
+            while self.messages.count:
+                upto = self.message_upto
+                taken = self.messages.take()
+                await asyncio.gather(*(self._publish_topic(topic, taken[topic]) for topic in TOPICS if taken[topic]))
+                self.message_id = upto
+                await self._save_message_position()
+                self._alerted_bound = False
+                self._wakeup.set()
+        finally:
+            self._message_idle.set()
+
+    async def _publish_topic(self, topic: str, payloads: list[bytes]) -> None:
+        """Publish in order, one batch in flight, resending from the first unacknowledged one."""
+        sent = 0
+        attempt = 0
+        while sent < len(payloads):
+            producer = await self._ensure_producer()
+            batch = producer.create_batch()
+            end = sent
+            while end < len(payloads) and batch.append(key=None, value=payloads[end], timestamp=None) is not None:
+                end += 1
+            if end == sent:
+                log.critical("a %s message of %d bytes is larger than a batch; skipped", topic, len(payloads[sent]))
+                sent += 1
+                continue
+            try:
+                await (await producer.send_batch(batch, topic, partition=0))
+                sent = end
+                attempt = 0
+            except Exception as exc:
+                log.critical("kafka publish to %s failed (%d messages waiting): %s", topic, len(payloads) - sent, exc)
+                await asyncio.sleep(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)])
+                attempt += 1
+
+    async def _save_message_position(self) -> None:
+        attempt = 0
+        while True:
+            try:
+                await self.log_db.execute(
+                    f"UPDATE `{MESSAGE_POSITION.name}` SET `oper_id` = %s, `time` = %s WHERE `id` = 1",
+                    (self.message_id, time.time()))
+                return
+            except DatabaseError as exc:
+                log.critical("cannot record the message position %d: %s", self.message_id, exc)
+            await asyncio.sleep(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)])
+            attempt += 1
+
+    # ------------------------------------------------------------ slices
+
+    async def make_slice(self, stamp: int | None = None) -> None:
+        if self._slicing:
+            return
+        self._slicing = True
+        try:
+            now = int(time.time()) if stamp is None else stamp
+            if now <= self.last_slice_time:
+                now = self.last_slice_time + 1
+            self.engine.expire_updates(time.time())
+            snapshot = take_snapshot(self.engine, self.applied_id)
+            protect = min(self.history_id, self.message_id)
+            await write_slice(self.log_db, snapshot, now, self.config.slice_keeptime, protect)
+            self.last_slice_time = now
+        except Exception:
+            log.critical("making a slice failed", exc_info=True)
+        finally:
+            self._slicing = False
+
+    async def slice_timer(self) -> None:
+        interval = self.config.slice_interval
+        while not self._stopping:
+            await asyncio.sleep(1.0)
+            now = int(time.time())
+            if now - self.last_slice_time >= interval and now % interval <= 5:
+                await self.make_slice(now)
+
+    # ------------------------------------------------------------ engine channel
+
+    def status(self) -> bytes:
+        return orjson.dumps({"applied": self.applied_id, "history": self.history_id, "messages": self.message_id,
+                             "history_rows": self.history.count, "messages_waiting": self.messages.count,
+                             "slice": self.last_slice_time}) + b"\n"
+
+    async def talk_to_engine(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        async def report() -> None:
+            while True:
+                writer.write(self.status())
+                await writer.drain()
+                await asyncio.sleep(STATUS_INTERVAL)
+
+        reporter = asyncio.create_task(report())
+        try:
+            while True:
+                line = await reader.readline()
+                if not line:
+                    log.critical("engine channel closed: stopping")
+                    return
+                message = orjson.loads(line)
+                if "committed" in message:
+                    self.committed_hint = message["committed"]
+                    self._wakeup.set()
+                if message.get("makeslice"):
+                    self._tasks.append(asyncio.create_task(self.make_slice()))
+        finally:
+            reporter.cancel()
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Stop following and give the writers a moment to write what is buffered."""
+        self._stopping = True
+        self._wakeup.set()
+        deadline = time.monotonic() + timeout
+        while (self.history.count or self.messages.count or not self._history_idle.is_set()
+               or not self._message_idle.is_set()) and time.monotonic() < deadline:
+            self._kick_writers()
+            await asyncio.sleep(0.05)
+        if self._producer is not None:
+            await self._producer.stop()
+
+
+def publisher_config(sec: Any) -> EngineConfig:
+    config = load_config(sec)
+    config.log = replace(config.log, path=config.log.path + "_publisher")
+    return config
+
+
+async def serve(config: EngineConfig, ctx: ServiceContext) -> None:
+    log_db = open_database(config.db_log)
+    history_db = open_database(config.db_history)
+    await log_db.start()
+    await history_db.start()
+    ctx.add_cleanup(log_db.close)
+    ctx.add_cleanup(history_db.close)
+    publisher = Publisher(config, log_db, history_db)
+    await publisher.recover()
+    ctx.add_cleanup(publisher.drain)
+
+    tasks = [asyncio.create_task(publisher.follow(), name="follow"),
+             asyncio.create_task(publisher.slice_timer(), name="slices")]
+    fd = os.environ.get(CHANNEL_ENV)
+    if fd is not None:
+        set_parent_death_signal(signal.SIGTERM)
+        sock = socket.socket(fileno=int(fd))
+        reader, writer = await asyncio.open_connection(sock=sock)
+        channel = asyncio.create_task(publisher.talk_to_engine(reader, writer))
+        channel.add_done_callback(lambda _: ctx.stop())
+        tasks.append(channel)
+    ctx.ready()
+    stopper = asyncio.create_task(ctx.stopping.wait())
+    done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+    for task in done:
+        if task is not stopper and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+    for task in tasks:
+        task.cancel()
+
+
+def main() -> None:
+    run_service("matchengine_publisher", publisher_config, serve, sys.argv[1:])
+
+
+if __name__ == "__main__":
+    main()

