@@ -143,7 +143,7 @@ class MysqlDatabase(Database):
 
     async def close(self) -> None:
         if self._pool is not None:
-            self._pool.close()
+            self._pool.terminate()
             await self._pool.wait_closed()
             self._pool = None
 
@@ -163,9 +163,11 @@ class MysqlDatabase(Database):
                     else:
                         counts.append(await cur.execute(op.sql, op.params or None))
             await conn.commit()
-        except Exception as exc:
-            await self._discard(conn)
-            raise _mysql_error(exc) from None
+        except BaseException as exc:
+            await self._discard(conn, exc)
+            if isinstance(exc, Exception):
+                raise _mysql_error(exc) from None
+            raise
         self._pool.release(conn)
         return counts
 
@@ -178,9 +180,11 @@ class MysqlDatabase(Database):
                 await cur.execute(sql, params or None)
                 rows = await cur.fetchall()
             await conn.commit()
-        except Exception as exc:
-            await self._discard(conn)
-            raise _mysql_error(exc) from None
+        except BaseException as exc:
+            await self._discard(conn, exc)
+            if isinstance(exc, Exception):
+                raise _mysql_error(exc) from None
+            raise
         self._pool.release(conn)
         return list(rows)
 
@@ -195,13 +199,17 @@ class MysqlDatabase(Database):
         except Exception as exc:
             raise _mysql_error(exc) from None
 
-    async def _discard(self, conn: Any) -> None:
-        try:
-            await conn.rollback()
-            self._pool.release(conn)
-        except Exception:
-            conn.close()
-            self._pool.release(conn)
+    async def _discard(self, conn: Any, exc: BaseException) -> None:
+        """Give a connection back after a failure: rolled back, or closed if its state is unknown."""
+        if isinstance(exc, Exception):
+            try:
+                await conn.rollback()
+                self._pool.release(conn)
+                return
+            except BaseException:
+                pass
+        conn.close()
+        self._pool.release(conn)
 
 
 def _mysql_insert(conn: Any, op: InsertRows) -> str:

@@ -374,7 +374,7 @@ class Publisher:
             while True:
                 line = await reader.readline()
                 if not line:
-                    log.critical("engine channel closed: stopping")
+                    log.info("engine channel closed: stopping")
                     return
                 message = orjson.loads(line)
                 if "committed" in message:
