@@ -49,8 +49,19 @@ class DatabaseError(Exception):
 
 @dataclass(slots=True)
 class Statement:
+    """One statement; with `expect`, the transaction is rolled back unless it affects exactly that many rows."""
+
     sql: str
     params: Sequence[Any] = ()
+    expect: int | None = None
+
+
+class UnexpectedRowCount(Exception):
+    """A Statement's `expect` did not hold; the transaction was rolled back."""
+
+    def __init__(self, statement: Statement, count: int) -> None:
+        super().__init__(f"{statement.sql!r} affected {count} rows, expected {statement.expect}")
+        self.count = count
 
 
 @dataclass(slots=True)
@@ -161,10 +172,15 @@ class MysqlDatabase(Database):
                             continue
                         counts.append(await cur.execute(_mysql_insert(conn, op)))
                     else:
-                        counts.append(await cur.execute(op.sql, op.params or None))
+                        count = await cur.execute(op.sql, op.params or None)
+                        if op.expect is not None and count != op.expect:
+                            raise UnexpectedRowCount(op, count)
+                        counts.append(count)
             await conn.commit()
         except BaseException as exc:
             await self._discard(conn, exc)
+            if isinstance(exc, UnexpectedRowCount):
+                raise
             if isinstance(exc, Exception):
                 raise _mysql_error(exc) from None
             raise
@@ -287,8 +303,13 @@ class SqliteDatabase(Database):
                     cur = conn.executemany(f"INSERT INTO `{op.table}` ({columns}) VALUES ({marks})", op.rows)
                 else:
                     cur = conn.execute(_sqlite_sql(op.sql), tuple(op.params))
+                    if op.expect is not None and cur.rowcount != op.expect:
+                        raise UnexpectedRowCount(op, cur.rowcount)
                 counts.append(cur.rowcount)
             conn.execute("COMMIT")
+        except UnexpectedRowCount:
+            conn.execute("ROLLBACK")
+            raise
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")

@@ -4,6 +4,12 @@
 the exact JSON payload of its topic, encoded once, queued per topic in the
 order the core reported it.  Decimal text follows the spec: `sci` in
 `balances` and `deals`, `fmt` (the order object) in `orders`.
+
+Each message also carries a Kafka header `op` = "<operation id>.<n>" (the n-th
+message of that operation in its topic).  Consumers of the original format
+never look at headers; the publisher reads the header of the last message of
+each topic when it (re)starts and skips what the broker already has, so a
+crash does not put a message into a topic twice.
 """
 
 from __future__ import annotations
@@ -20,28 +26,53 @@ TOPIC_BALANCES = "balances"
 TOPIC_ORDERS = "orders"
 TOPIC_DEALS = "deals"
 TOPICS = (TOPIC_BALANCES, TOPIC_ORDERS, TOPIC_DEALS)
+HEADER_KEY = "op"
+
+
+def tag_messages(messages: list[tuple[int, bytes]]) -> list[tuple[tuple[int, int], bytes]]:
+    """Number each operation's messages: ((oper_id, n), payload)."""
+    tagged = []
+    previous, n = -1, 0
+    for oper_id, payload in messages:
+        n = n + 1 if oper_id == previous else 0
+        previous = oper_id
+        tagged.append(((oper_id, n), payload))
+    return tagged
+
+
+def header_value(tag: tuple[int, int]) -> bytes:
+    return b"%d.%d" % tag
+
+
+def parse_header(headers: object) -> tuple[int, int] | None:
+    for key, value in headers or ():  # type: ignore[attr-defined]
+        if key == HEADER_KEY:
+            oper, _, n = value.decode().partition(".")
+            return int(oper), int(n)
+    return None
 
 
 class Messages:
-    """Payloads per topic until the producer takes them."""
+    """Payloads per topic, each with the id of the operation that made it, until the producer takes them."""
 
     def __init__(self) -> None:
-        self.balances: list[bytes] = []
-        self.orders: list[bytes] = []
-        self.deals: list[bytes] = []
+        self.oper_id = 0
+        self.balances: list[tuple[int, bytes]] = []
+        self.orders: list[tuple[int, bytes]] = []
+        self.deals: list[tuple[int, bytes]] = []
 
     @property
     def count(self) -> int:
         return len(self.balances) + len(self.orders) + len(self.deals)
 
-    def take(self) -> dict[str, list[bytes]]:
+    def take(self) -> dict[str, list[tuple[int, bytes]]]:
         taken = {TOPIC_BALANCES: self.balances, TOPIC_ORDERS: self.orders, TOPIC_DEALS: self.deals}
         self.balances, self.orders, self.deals = [], [], []
         return taken
 
     def balance_updated(self, time: float, user: int, asset: str, business: str, change: Decimal,
                         balance: Decimal, detail: dict[str, object]) -> None:
-        self.balances.append(orjson.dumps([time, user, asset, business, sci(change)]))
+        self.balances.append((self.oper_id, orjson.dumps([time, user, asset, business, sci(change)])))
 
     def trade_balance(self, time: float, user: int, asset: str, change: Decimal, balance: Decimal, market: str,
                       order_id: int, price: Decimal, amount: Decimal, fee_rate: Decimal | None) -> None:
@@ -50,11 +81,13 @@ class Messages:
     def deal(self, time: float, market: str, deal_id: int, ask: Order, bid: Order, taker_side: int,
              price: Decimal, amount: Decimal, deal: Decimal, ask_fee: Decimal, bid_fee: Decimal,
              stock: str, money: str) -> None:
-        self.deals.append(orjson.dumps([time, market, ask.id, bid.id, ask.user, bid.user, sci(price), sci(amount),
-                                        sci(ask_fee), sci(bid_fee), taker_side, deal_id, stock, money]))
+        self.deals.append((self.oper_id, orjson.dumps([time, market, ask.id, bid.id, ask.user, bid.user, sci(price),
+                                                       sci(amount), sci(ask_fee), sci(bid_fee), taker_side, deal_id,
+                                                       stock, money])))
 
     def order_event(self, event: int, order: Order, stock: str, money: str) -> None:
-        self.orders.append(orjson.dumps({"event": event, "order": order.to_json(), "stock": stock, "money": money}))
+        self.orders.append((self.oper_id, orjson.dumps({"event": event, "order": order.to_json(), "stock": stock,
+                                                        "money": money})))
 
     def order_finished(self, order: Order) -> None:
         """Finished orders are history, not messages."""

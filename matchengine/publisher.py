@@ -32,6 +32,7 @@ import signal
 import socket
 import sys
 import time
+from collections import deque
 from dataclasses import replace
 from typing import Any
 
@@ -47,14 +48,14 @@ from common.schema import (
     shard_name,
 )
 from common.service import ServiceContext, run_service
-from common.storage import Database, DatabaseError, InsertRows, Statement, open_database
+from common.storage import Database, DatabaseError, InsertRows, Statement, UnexpectedRowCount, open_database
 
 from .commands import Commands
 from .config import EngineConfig, load_config
 from .engine import Engine
 from .events import TradeListener
 from .history import HistoryRows, columns_of
-from .message import TOPICS, Messages
+from .message import HEADER_KEY, TOPICS, Messages, header_value, parse_header, tag_messages
 from .operlog import read_operations
 from .order import Order
 from .slice import ensure_log_tables, load_slice, newest_slice, take_snapshot, write_slice
@@ -135,11 +136,15 @@ class Publisher:
         self.message_upto = 0
         self.committed_hint = 0  # the engine's committed id, as it told us
         self._wakeup = asyncio.Event()
+        self._history_batches: deque[tuple[int, dict[str, list[tuple[object, ...]]], int]] = deque()
+        self._queued_rows = 0
         self._history_idle = asyncio.Event()
         self._history_idle.set()
         self._message_idle = asyncio.Event()
         self._message_idle.set()
         self._producer: Any = None
+        self.published: dict[str, tuple[int, int]] = {topic: (0, -1) for topic in TOPICS}
+        self._producer_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopping = False
         self._slicing = False
@@ -182,7 +187,15 @@ class Publisher:
             self.engine.set_listener(listener)
 
     def _over_bound(self) -> bool:
-        return self.history.count >= MAX_HISTORY_ROWS or self.messages.count >= MAX_MESSAGES
+        return (self.history.count + self._queued_rows >= MAX_HISTORY_ROWS
+                or self.messages.count >= MAX_MESSAGES)
+
+    def _cut_history_batch(self) -> None:
+        """Close the rows gathered so far into a batch that ends at an operation boundary."""
+        if self.history.count:
+            count = self.history.count
+            self._history_batches.append((self.history_upto, self.history.take(), count))
+            self._queued_rows += count
 
     async def follow(self) -> None:
         """Apply committed operations as they appear; wake on the engine's notices or a poll."""
@@ -193,11 +206,14 @@ class Publisher:
                 async for rows in read_operations(self.log_db, self.applied_id):
                     for oper_id, at, detail in rows:
                         self._select_listener(oper_id)
+                        self.messages.oper_id = oper_id
                         entry = orjson.loads(detail)
                         replay(entry["method"], entry["params"], at)
                         self.applied_id = oper_id
                         if oper_id > self.history_id:
                             self.history_upto = oper_id
+                            if self.history.count >= HISTORY_BATCH_ROWS:
+                                self._cut_history_batch()
                         if oper_id > self.message_id:
                             self.message_upto = oper_id
                     progressed = True
@@ -220,7 +236,7 @@ class Publisher:
                 pass
 
     def _kick_writers(self) -> None:
-        if self.history.count and self._history_idle.is_set():
+        if (self.history.count or self._history_batches) and self._history_idle.is_set():
             self._history_idle.clear()
             self._tasks.append(asyncio.create_task(self._write_history()))
         if self.messages.count and self._message_idle.is_set():
@@ -232,34 +248,56 @@ class Publisher:
 
     async def _write_history(self) -> None:
         try:
-            while self.history.count:
-                upto = self.history_upto
-                tables = self.history.take()
-                ops: list[Any] = [InsertRows(t, columns_of(t), rows) for t, rows in tables.items()]
-                ops.append(Statement(
+            while True:
+                if not self._history_batches:
+                    self._cut_history_batch()
+                if not self._history_batches:
+                    return
+                upto, tables, count = self._history_batches.popleft()
+                position = Statement(
                     f"UPDATE `{HISTORY_POSITION.name}` SET `oper_id` = %s, `time` = %s WHERE `id` = 1 AND `oper_id` = %s",
-                    (upto, time.time(), self.history_id)))
-                attempt = 0
-                while True:
-                    try:
-                        counts = await self.history_db.transact(ops)
-                        break
-                    except DatabaseError as exc:
-                        log.critical("history write up to oper id %d failed: %s", upto, exc)
-                    await asyncio.sleep(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)])
-                    attempt += 1
-                if counts[-1] != 1:
-                    log.critical("history position moved under us (another publisher?): stopping")
-                    os._exit(1)
+                    (upto, time.time(), self.history_id), expect=1)
+                ops: list[Any] = [position]
+                ops.extend(InsertRows(t, columns_of(t), rows) for t, rows in tables.items())
+                await self._commit_history(ops, upto)
+                self._queued_rows -= count
                 self.history_id = upto
                 self._alerted_bound = False
                 self._wakeup.set()
         finally:
             self._history_idle.set()
 
+    async def _commit_history(self, ops: list[Any], upto: int) -> None:
+        """Commit rows + position; retried until done.  The position check makes a retry of a batch
+        that did commit (the answer was lost) a no-op, and stops a second publisher."""
+        attempt = 0
+        while True:
+            try:
+                await self.history_db.transact(ops)
+                return
+            except UnexpectedRowCount:
+                try:
+                    current = await read_position(self.history_db, HISTORY_POSITION.name)
+                except DatabaseError as exc:
+                    log.critical("cannot read the history position: %s", exc)
+                else:
+                    if current == upto:
+                        return
+                    log.critical("history position is %d, expected %d: another publisher is writing; stopping",
+                                 current, self.history_id)
+                    os._exit(1)
+            except DatabaseError as exc:
+                log.critical("history write up to oper id %d failed: %s", upto, exc)
+            await asyncio.sleep(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)])
+            attempt += 1
+
     # ------------------------------------------------------------ kafka
 
     async def _ensure_producer(self) -> Any:
+        async with self._producer_lock:
+            return await self._connect_producer()
+
+    async def _connect_producer(self) -> Any:
         from aiokafka import AIOKafkaProducer
 
         attempt = 0
@@ -269,6 +307,7 @@ class Publisher:
                                         max_request_size=KAFKA_BATCH_BYTES * 2, request_timeout_ms=10000)
             try:
                 await producer.start()
+                await self._load_published_tags()
                 self._producer = producer
                 log.info("connected to kafka %s", self.config.brokers)
             except Exception as exc:
@@ -277,6 +316,35 @@ class Publisher:
                 await asyncio.sleep(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)])
                 attempt += 1
         return self._producer
+
+    async def _load_published_tags(self) -> None:
+        """Read the `op` header of the last message of each topic: what the broker already holds."""
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.config.brokers, enable_auto_commit=False, group_id=None,
+                                    auto_offset_reset="earliest", request_timeout_ms=10000)
+        await consumer.start()
+        try:
+            for topic in TOPICS:
+                tp = TopicPartition(topic, 0)
+                consumer.assign([tp])
+                end = (await consumer.end_offsets([tp]))[tp]
+                if end == 0:
+                    self.published[topic] = (0, -1)
+                    continue
+                # the broker may report the end as the last batch's base offset + 1: read that batch
+                consumer.seek(tp, end - 1)
+                last = None
+                while True:
+                    batch = (await consumer.getmany(tp, timeout_ms=2000, max_records=10000)).get(tp, [])
+                    if not batch:
+                        break
+                    last = batch[-1]
+                tag = parse_header(last.headers) if last is not None else None
+                self.published[topic] = tag if tag is not None else (0, -1)
+                log.info("kafka %s: last published message is %s", topic, self.published[topic])
+        finally:
+            await consumer.stop()
 
     async def _publish(self) -> None:
         try:
@@ -291,28 +359,51 @@ class Publisher:
         finally:
             self._message_idle.set()
 
-    async def _publish_topic(self, topic: str, payloads: list[bytes]) -> None:
-        """Publish in order, one batch in flight, resending from the first unacknowledged one."""
+    async def _publish_topic(self, topic: str, messages: list[tuple[int, bytes]]) -> None:
+        """Publish in order, one batch in flight, resending from the first unacknowledged one.
+
+        Messages the broker already holds (by their `op` header) are skipped.
+        """
+        tagged = tag_messages(messages)
         sent = 0
         attempt = 0
-        while sent < len(payloads):
+        while sent < len(tagged):
             producer = await self._ensure_producer()
+            while sent < len(tagged) and tagged[sent][0] <= self.published[topic]:
+                sent += 1
+            if sent == len(tagged):
+                break
             batch = producer.create_batch()
             end = sent
-            while end < len(payloads) and batch.append(key=None, value=payloads[end], timestamp=None) is not None:
+            while end < len(tagged):
+                tag, payload = tagged[end]
+                if batch.append(key=None, value=payload, timestamp=None,
+                                headers=[(HEADER_KEY, header_value(tag))]) is None:
+                    break
                 end += 1
             if end == sent:
-                log.critical("a %s message of %d bytes is larger than a batch; skipped", topic, len(payloads[sent]))
+                log.critical("a %s message of %d bytes is larger than a batch; skipped", topic, len(tagged[sent][1]))
                 sent += 1
                 continue
             try:
                 await (await producer.send_batch(batch, topic, partition=0))
                 sent = end
+                self.published[topic] = tagged[end - 1][0]
                 attempt = 0
             except Exception as exc:
-                log.critical("kafka publish to %s failed (%d messages waiting): %s", topic, len(payloads) - sent, exc)
+                log.critical("kafka publish to %s failed (%d messages waiting): %s", topic, len(tagged) - sent, exc)
+                await self._reset_producer()
                 await asyncio.sleep(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)])
                 attempt += 1
+
+    async def _reset_producer(self) -> None:
+        """Drop the producer; the next send reconnects and re-reads what the broker holds."""
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                await producer.stop()
+            except Exception:
+                pass
 
     async def _save_message_position(self) -> None:
         attempt = 0
@@ -359,7 +450,7 @@ class Publisher:
 
     def status(self) -> bytes:
         return orjson.dumps({"applied": self.applied_id, "history": self.history_id, "messages": self.message_id,
-                             "history_rows": self.history.count, "messages_waiting": self.messages.count,
+                             "history_rows": self.history.count + self._queued_rows, "messages_waiting": self.messages.count,
                              "slice": self.last_slice_time}) + b"\n"
 
     async def talk_to_engine(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -390,7 +481,7 @@ class Publisher:
         self._stopping = True
         self._wakeup.set()
         deadline = time.monotonic() + timeout
-        while (self.history.count or self.messages.count or not self._history_idle.is_set()
+        while (self.history.count or self._history_batches or self.messages.count or not self._history_idle.is_set()
                or not self._message_idle.is_set()) and time.monotonic() < deadline:
             self._kick_writers()
             await asyncio.sleep(0.05)

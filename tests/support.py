@@ -73,21 +73,24 @@ def tansu_binary() -> str:
 
 
 class Broker:
-    """A Kafka-compatible broker (Tansu, in memory) on a free loopback port."""
+    """A Kafka-compatible broker (Tansu, in memory) on a free loopback port.
 
-    def __init__(self) -> None:
+    With `advertise_port`, clients are told to connect there instead (a proxy in front).
+    """
+
+    def __init__(self, advertise_port: int | None = None) -> None:
         self.port = free_port()
+        self.advertise_port = advertise_port or self.port
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"127.0.0.1:{self.advertise_port}"
 
     def start(self) -> Broker:
-        url = f"tcp://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen([tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url",
-                                      url], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen([tansu_binary(), "broker", "--listener-url", f"tcp://127.0.0.1:{self.port}",
+                                      "--advertised-listener-url", f"tcp://127.0.0.1:{self.advertise_port}"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         wait_port(self.port, 20)
         return self
 

@@ -1,0 +1,290 @@
+"""Nothing acknowledged is lost: restarts, kill -9, slices, history rows and Kafka events, outages.
+
+Real processes (matchengine and its publisher), real MariaDB and the real broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from common.errors import RpcError
+from common.rpc import RpcTimeout, RpcUnavailable
+from tests.conftest import start_engine
+from tests.e2e.engine_driver import RandomTrader, call_until_up, connect, dump_state, status_of
+from tests.support import Broker, Daemon, cli_command, mysql_query
+
+USERS = 20
+
+
+def wait_published(engine: Daemon, timeout: float = 60.0) -> dict[str, int]:
+    """Wait until history and Kafka have caught up with the operation log."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = status_of(engine)
+        if status["history pending"] == 0 and status["message deals pending"] == 0:
+            return status
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"publisher did not catch up: {status}")
+        time.sleep(0.1)
+
+
+async def read_topic(address: str, topic: str) -> list[Any]:
+    """Every message of a topic, in order, as (value json, headers)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=address, enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        consumer.seek(tp, 0)
+        messages: list[Any] = []
+        idle = 0
+        while idle < 3:
+            batch = (await consumer.getmany(tp, timeout_ms=500, max_records=10000)).get(tp, [])
+            if not batch:
+                idle += 1
+                continue
+            idle = 0
+            messages.extend(json.loads(m.value) for m in batch)
+        return messages
+    finally:
+        await consumer.stop()
+
+
+def history_rows(db: str, family: str, where: str = "", params: Any = None) -> list[tuple[Any, ...]]:
+    rows: list[tuple[Any, ...]] = []
+    for shard in range(100):
+        rows.extend(mysql_query(db, f"SELECT * FROM `{family}_{shard}` {where}", params))
+    return rows
+
+
+async def test_replay_equivalence_after_stop_and_kill(engine_factory: Callable[..., Daemon]) -> None:
+    engine = engine_factory()
+    client = await connect(engine)
+    trader = RandomTrader(client, seed=1, users=USERS)
+    await trader.fund()
+    await trader.run(2500)
+    before = await dump_state(client, USERS)
+    status = status_of(engine)
+    assert status["order last ID"] > 1000 and status["deals last ID"] > 300
+    await client.close()
+
+    engine.stop()
+    start_engine(engine)
+    client = await connect(engine)
+    assert await dump_state(client, USERS) == before
+    assert {k: v for k, v in status_of(engine).items() if "last ID" in k} == \
+        {k: v for k, v in status.items() if "last ID" in k}
+
+    # across a slice, then a crash
+    assert await asyncio.to_thread(cli_command, engine.config, "makeslice") == "OK\n"
+    trader.client = client
+    await trader.run(800)
+    before = await dump_state(client, USERS)
+    await client.close()
+    engine.kill9()
+    start_engine(engine)
+    client = await connect(engine)
+    assert await dump_state(client, USERS) == before
+    # ids go on where they were
+    order = await client.call_json(201, [1, "BTCBCH", 1, "0.01", "1000", "0", "0", ""], timeout=5)
+    assert order["id"] == status_of(engine)["order last ID"]
+    await client.close()
+
+
+async def test_history_rows_and_kafka_messages_match_the_operations(engine_factory: Callable[..., Daemon],
+                                                                     broker: Broker) -> None:
+    engine = engine_factory()
+    history_db = engine.config["db_history"]["name"]
+    client = await connect(engine)
+    await client.call_json(102, [1, "BCH", "deposit", 11, "20000", {"tx": "a1"}], timeout=5)
+    await client.call_json(102, [2, "BTC", "deposit", 12, "3", {}], timeout=5)
+    bid = await client.call_json(201, [1, "BTCBCH", 2, "2", "8000", "0.002", "0.001", "api.v1"], timeout=5)
+    ask = await client.call_json(201, [2, "BTCBCH", 1, "1.5", "7990", "0.002", "0.001", "api.v1"], timeout=5)
+    cancelled = await client.call_json(204, [1, "BTCBCH", 1], timeout=5)
+    await client.close()
+    wait_published(engine)
+    t_deal = ask["mtime"]
+
+    balance_rows = [r[1:] for r in mysql_query(history_db, "SELECT * FROM balance_history_1 ORDER BY id")]
+    assert [(r[2], r[3], str(r[4]), str(r[5]), r[6]) for r in balance_rows] == [
+        ("BCH", "deposit", "20000.00000000", "20000.0000000000000000", '{"tx": "a1", "id": 11}'),
+        ("BCH", "trade", "-12000.00000000", "8000.0000000000000000", '{"a": "1.5", "i": 1, "m": "BTCBCH", "p": "8000"}'),
+        ("BTC", "trade", "1.50000000", "1.5000000000000000", '{"a": "1.5", "i": 1, "m": "BTCBCH", "p": "8000"}'),
+        ("BTC", "trade", "-0.00150000", "1.4985000000000000",
+         '{"a": "1.5", "f": "0.001", "i": 1, "m": "BTCBCH", "p": "8000"}'),
+    ]
+    assert [(r[2], r[3], str(r[4]), str(r[5])) for r in
+            (x[1:] for x in mysql_query(history_db, "SELECT * FROM balance_history_2 ORDER BY id"))] == [
+        ("BTC", "deposit", "3.00000000", "3.0000000000000000"),
+        ("BTC", "trade", "-1.50000000", "1.5000000000000000"),
+        ("BCH", "trade", "12000.00000000", "12000.0000000000000000"),
+        ("BCH", "trade", "-24.00000000", "11976.0000000000000000"),
+    ]
+    assert balance_rows[1][0] == t_deal
+    # order 2 (the taker) finished: order_history of user 2, order_detail shard 2
+    expected_order = (2, ask["ctime"], t_deal, 2, "BTCBCH", "api.v1", 1, 1, Decimal("7990"), Decimal("1.5"),
+                      Decimal("0.002"), Decimal("0.001"), Decimal("1.5"), Decimal("12000"), Decimal("24"))
+    assert mysql_query(history_db, "SELECT * FROM order_history_2") == [expected_order]
+    assert mysql_query(history_db, "SELECT * FROM order_detail_2") == [expected_order]
+    # order 1 was cancelled after a partial fill: recorded with finish_time = its last fill
+    assert mysql_query(history_db, "SELECT id, finish_time, deal_stock FROM order_history_1") == [
+        (1, t_deal, Decimal("1.5"))]
+    deal_rows = mysql_query(history_db, "SELECT time, user_id, deal_id, order_id, deal_order_id, role, price, "
+                                        "amount, deal, fee, deal_fee FROM deal_history_2")
+    assert deal_rows == [(t_deal, 2, 1, 2, 1, 2, Decimal("8000"), Decimal("1.5"), Decimal("12000"), Decimal("24"),
+                          Decimal("0.0015"))]
+    assert mysql_query(history_db, "SELECT user_id, deal_id, order_id, deal_order_id, role, fee FROM deal_history_1"
+                       ) == [(1, 1, 1, 2, 1, Decimal("0.0015"))]
+    assert mysql_query(history_db, "SELECT user_id, market, deal_id, order_id, deal_order_id, side, role, fee, "
+                                   "deal_fee FROM user_deal_history_1") == [
+        (1, "BTCBCH", 1, 1, 2, 2, 1, Decimal("0.0015"), Decimal("24"))]
+    assert mysql_query(history_db, "SELECT user_id, side, role FROM user_deal_history_2") == [(2, 1, 2)]
+
+    balances = await read_topic(broker.address, "balances")
+    assert [m[1:] for m in balances] == [[1, "BCH", "deposit", "20000.00000000"], [2, "BTC", "deposit", "3.00000000"]]
+    deals = await read_topic(broker.address, "deals")
+    assert deals == [[t_deal, "BTCBCH", 2, 1, 2, 1, "8000.00000000", "1.50000000", "24.00000000000000000000",
+                      "0.001500000000", 1, 1, "BTC", "BCH"]]
+    orders = await read_topic(broker.address, "orders")
+    assert [(m["event"], m["order"]["id"], m["order"]["left"]) for m in orders] == [
+        (1, 1, "2"), (2, 1, "0.5"), (3, 2, "0e-8"), (3, 1, "0.5")]
+    assert orders[0] == {"event": 1, "order": bid, "stock": "BTC", "money": "BCH"}
+    assert orders[2]["order"] == ask and orders[3]["order"] == cancelled
+
+
+async def test_slices_on_schedule_guard_survives_and_old_ones_are_dropped(
+        engine_factory: Callable[..., Daemon]) -> None:
+    engine = engine_factory(slice_interval=2, slice_keeptime=3)
+    log_db = engine.config["db_log"]["name"]
+    client = await connect(engine)
+    trader = RandomTrader(client, seed=3, users=USERS)
+    await trader.fund()
+    await trader.run(600)
+    await client.call_json(102, [5, "BTC", "deposit", 777, "1", {}], timeout=5)
+    await asyncio.sleep(5)
+    slices = mysql_query(log_db, "SELECT time, end_oper_id FROM slice_history ORDER BY id")
+    assert slices, "no slice was taken"
+    await trader.run(300)
+    before = await dump_state(client, USERS)
+    await client.close()
+    engine.kill9()
+    start_engine(engine)
+    client = await connect(engine)
+    assert await dump_state(client, USERS) == before
+    with pytest.raises(RpcError) as exc:
+        await client.call_json(102, [5, "BTC", "deposit", 777, "1", {}], timeout=5)
+    assert exc.value.code == 10
+    await asyncio.sleep(6)
+    await client.close()
+    now = int(time.time())
+    slices = mysql_query(log_db, "SELECT time FROM slice_history ORDER BY id")
+    # expired slices are dropped, except one kept as the publisher's restart point if it needs it
+    expired = [t for (t,) in slices if now - t > 3 + 2 + 2]
+    assert slices and len(expired) <= 1
+    tables = {r[0] for r in mysql_query(log_db, "SHOW TABLES LIKE 'slice_order_%%'")}
+    assert tables == {"slice_order_example"} | {f"slice_order_{t}" for (t,) in slices}
+
+
+async def test_kill9_repeatedly_under_load_loses_nothing_and_doubles_nothing(
+        engine_factory: Callable[..., Daemon], broker: Broker) -> None:
+    engine = engine_factory()
+    history_db = engine.config["db_history"]["name"]
+    client = await connect(engine)
+    rnd = random.Random(8)
+    sent: dict[int, tuple[int, str, str]] = {}     # business id -> (user, asset, amount)
+    acked_deposits: set[int] = set()
+    acked_orders: set[int] = set()
+    stop = asyncio.Event()
+    next_business = [1000]
+
+    async def depositor() -> None:
+        while not stop.is_set():
+            next_business[0] += 1
+            bid = next_business[0]
+            user, asset = rnd.randint(1, 30), rnd.choice(["BTC", "BCH"])
+            amount = f"{rnd.randint(1, 1000)}"
+            sent[bid] = (user, asset, amount)
+            try:
+                await client.call_json(102, [user, asset, "deposit", bid, amount, {}], timeout=10)
+                acked_deposits.add(bid)
+            except (RpcUnavailable, RpcTimeout):
+                await asyncio.sleep(0.05)
+
+    async def orderer() -> None:
+        while not stop.is_set():
+            user, side = rnd.randint(1, 30), rnd.choice((1, 2))
+            price = f"{rnd.randint(95, 105)}"
+            try:
+                order = await client.call_json(201, [user, "BTCBCH", side, "0.5", price, "0", "0", ""], timeout=10)
+                acked_orders.add(order["id"])
+            except RpcError:
+                pass
+            except (RpcUnavailable, RpcTimeout):
+                await asyncio.sleep(0.05)
+
+    workers = [asyncio.create_task(depositor()) for _ in range(6)] + \
+        [asyncio.create_task(orderer()) for _ in range(6)]
+    try:
+        # kills at random moments, two of them within the first second after a start
+        for pause in (1.5, 0.3, 4.0, 0.6, rnd.uniform(1.0, 3.0), rnd.uniform(0.2, 2.0)):
+            await asyncio.sleep(pause)
+            engine.kill9()
+            await asyncio.sleep(rnd.uniform(0, 0.3))
+            await asyncio.to_thread(start_engine, engine)
+        await asyncio.sleep(1.0)
+    finally:
+        stop.set()
+        await asyncio.gather(*workers)
+    assert len(acked_deposits) > 200 and len(acked_orders) > 200
+
+    # every acknowledged deposit is there: re-sending it is refused; the rest apply now, once
+    async def resend(bid: int, user: int, asset: str, amount: str) -> None:
+        try:
+            await call_until_up(client, 102, [user, asset, "deposit", bid, amount, {}])
+            assert bid not in acked_deposits, f"acknowledged deposit {bid} was lost"
+        except RpcError as exc:
+            assert exc.code == 10, exc
+        with pytest.raises(RpcError):
+            await call_until_up(client, 102, [user, asset, "deposit", bid, amount, {}])
+
+    items = list(sent.items())
+    for start in range(0, len(items), 200):
+        await asyncio.gather(*(resend(bid, *rest) for bid, rest in items[start:start + 200]))
+    # funds conserved (fees are zero): balances hold exactly the deposits
+    totals: Counter[str] = Counter()
+    for user in range(1, 31):
+        for asset, value in (await call_until_up(client, 101, [user, "BTC", "BCH"])).items():
+            totals[asset] += Decimal(value["available"]) + Decimal(value["freeze"])
+    deposited: Counter[str] = Counter()
+    for _user, asset, amount in sent.values():
+        deposited[asset] += Decimal(amount)
+    assert totals == deposited
+    # every acknowledged order exists: resting, or finished in history
+    status = wait_published(engine)
+    finished = {row[0] for row in history_rows(history_db, "order_detail")}
+    for order_id in acked_orders:
+        if order_id not in finished:
+            assert await call_until_up(client, 207, ["BTCBCH", order_id]) is not None, order_id
+    await client.close()
+
+    # history holds each operation once
+    deposits = history_rows(history_db, "balance_history", "WHERE business = 'deposit'")
+    ids = Counter(json.loads(row[7])["id"] for row in deposits)
+    assert set(ids) == set(sent) and set(ids.values()) == {1}
+    deals = status["deals last ID"]
+    assert Counter(r[3] for r in history_rows(history_db, "deal_history")) == {d: 2 for d in range(1, deals + 1)}
+    assert Counter(r[4] for r in history_rows(history_db, "user_deal_history")) == {d: 2 for d in range(1, deals + 1)}
+    assert max(Counter(r[0] for r in history_rows(history_db, "order_detail")).values()) == 1
+    # the deals topic holds every deal once, in order; balances one message per deposit
+    assert [m[11] for m in await read_topic(broker.address, "deals")] == list(range(1, deals + 1))
+    assert len(await read_topic(broker.address, "balances")) == len(sent)
