@@ -22,7 +22,8 @@ ALERT_MAX_SIZE = 10240
 
 
 def build_alert(host: str, text: str) -> bytes:
-    """The datagram of one alert."""
+    """The datagram of one alert: one line, so a traceback's line breaks travel as the two characters `\\n`."""
+    text = text.replace("\r", "").replace("\n", "\\n")
     data = ALERT_MAGIC + f"{host}: {text}\n".encode("utf-8", "backslashreplace")
     return data[:ALERT_MAX_SIZE]
 

@@ -475,3 +475,9 @@ def test_alert_never_raises(root: logging.Logger, tmp_path: Path) -> None:
     sender.close()
     assert send_alert("on a closed socket") is False
     logger.critical("through a handler whose socket was closed")
+
+
+def test_alert_of_a_multiline_record_is_one_line() -> None:
+    from common.alert import ALERT_MAGIC, build_alert
+
+    assert build_alert("me", "boom\nTraceback:\r\n  x") == ALERT_MAGIC + b"me: boom\\nTraceback:\\n  x\n"

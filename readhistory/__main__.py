@@ -1,0 +1,37 @@
+"""readhistory: `python -m readhistory config.json [--daemon]`.
+
+Opens the `trade_history` database (a pool of `worker_num` MySQL connections,
+or the SQLite file of the embedded default), then serves the history queries
+over RPC until stopped.  It writes nothing and keeps no state, so several
+instances may serve the same database.
+"""
+
+from __future__ import annotations
+
+from common.rpc import RpcServer
+from common.service import ServiceContext, run_service
+from common.storage import open_database
+
+from .config import ReadHistoryConfig, load_config
+from .server import HistoryService
+
+
+async def serve(config: ReadHistoryConfig, ctx: ServiceContext) -> None:
+    db = open_database(config.db_history, pool_size=config.worker_num, autocreate=False)
+    await db.start()
+    ctx.add_cleanup(db.close)
+    service = HistoryService(db, config.worker_num)
+    ctx.add_cleanup(service.close)
+    rpc = RpcServer(config.svr, service.handlers(), debug=config.debug, name="readhistory")
+    await rpc.start()
+    ctx.add_cleanup(rpc.close)
+    ctx.ready()
+    await ctx.stopping.wait()
+
+
+def main() -> None:
+    run_service("readhistory", load_config, serve)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""readhistory's config.json (spec/readhistory.md §5), read into a typed object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from common.config import (
+    AlertConfig,
+    DatabaseConfig,
+    LogConfig,
+    ProcessConfig,
+    Section,
+    ServerConfig,
+    alert_config,
+    database_config,
+    log_config,
+    process_config,
+    server_config,
+)
+
+
+@dataclass(slots=True)
+class ReadHistoryConfig:
+    debug: bool
+    process: ProcessConfig
+    log: LogConfig
+    alert: AlertConfig
+    svr: ServerConfig
+    db_history: DatabaseConfig
+    worker_num: int = 10
+
+
+def load_config(sec: Section) -> ReadHistoryConfig:
+    return ReadHistoryConfig(
+        debug=sec.bool("debug", False),
+        process=process_config(sec),
+        log=log_config(sec),
+        alert=alert_config(sec),
+        svr=server_config(sec, "svr"),
+        db_history=database_config(sec, "db_history"),
+        worker_num=sec.int("worker_num", 10, min=1, max=1000),
+    )

@@ -1,0 +1,148 @@
+"""The five history queries: parameter checks, one parameterised SQL statement each, result shape.
+
+Each `*_query(params)` validates a request exactly as spec/readhistory.md §3
+describes (raising `RpcError` "invalid argument") and returns a `Query`: the
+SQL text with ``%s`` placeholders, its parameters, and the function that turns
+the fetched rows into the result.  The statements are the original's, with
+every value passed as a parameter instead of pasted into the text; only the
+shard number (an integer computed here) is part of the text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from common.errors import invalid_argument
+from common.schema import HISTORY_SHARDS
+
+from .params import (
+    Page,
+    read_int32,
+    read_order_id,
+    read_string,
+    read_time_range,
+    read_user_id,
+    require_count,
+)
+from .records import Row, balance_record, order_deal_record, order_record, user_deal_record
+
+CMD_BALANCE_HISTORY = 103
+CMD_ORDER_HISTORY = 208
+CMD_ORDER_DEALS = 209
+CMD_ORDER_DETAIL_FINISHED = 210
+CMD_MARKET_USER_DEALS = 306
+
+SIDE_ASK = 1
+SIDE_BID = 2
+
+ORDER_COLUMNS = ("SELECT `id`, `create_time`, `finish_time`, `user_id`, `market`, `source`, `t`, `side`, "
+                 "`price`, `amount`, `taker_fee`, `maker_fee`, `deal_stock`, `deal_money`, `deal_fee`")
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """One statement to run and how to shape its rows into the reply's result."""
+
+    sql: str
+    params: tuple[Any, ...]
+    shape: Callable[[Sequence[Row]], Any]
+
+
+def _shard(key: int) -> int:
+    return key % HISTORY_SHARDS
+
+
+def balance_history_query(params: list[Any]) -> Query:
+    """103: `[user_id, asset, business, start_time, end_time, offset, limit]`."""
+    require_count(params, 7)
+    user_id = read_user_id(params[0])
+    asset = read_string(params[1])
+    business = read_string(params[2])
+    start, end = read_time_range(params[3], params[4])
+    page = Page.read(params[5], params[6])
+    sql = ("SELECT `time`, `asset`, `business`, `change`, `balance`, `detail` "
+           f"FROM `balance_history_{_shard(user_id)}` WHERE `user_id` = %s")
+    args: list[Any] = [user_id]
+    if asset:
+        sql += " AND `asset` = %s"
+        args.append(asset)
+    if business:
+        sql += " AND `business` = %s"
+        args.append(business)
+    if start:
+        sql += " AND `time` >= %s"
+        args.append(start)
+    if end:
+        sql += " AND `time` < %s"
+        args.append(end)
+    tail, tail_args = page.sql()
+    return Query(sql + tail, (*args, *tail_args), lambda rows: page.wrap([balance_record(r) for r in rows]))
+
+
+def order_history_query(params: list[Any]) -> Query:
+    """208: `[user_id, market, start_time, end_time, offset, limit, side?]`; later elements are ignored."""
+    require_count(params, 6, at_least=True)
+    user_id = read_user_id(params[0])
+    market = read_string(params[1])
+    start, end = read_time_range(params[2], params[3])
+    page = Page.read(params[4], params[5])
+    side = read_int32(params[6]) if len(params) >= 7 else 0
+    if side not in (0, SIDE_ASK, SIDE_BID):
+        raise invalid_argument()
+    sql = f"{ORDER_COLUMNS} FROM `order_history_{_shard(user_id)}` WHERE `user_id` = %s AND `market` = %s"
+    args: list[Any] = [user_id, market]
+    if side:
+        sql += " AND `side` = %s"
+        args.append(side)
+    if start:
+        sql += " AND `create_time` >= %s"
+        args.append(start)
+    if end:
+        sql += " AND `create_time` < %s"
+        args.append(end)
+    tail, tail_args = page.sql()
+    return Query(sql + tail, (*args, *tail_args), lambda rows: page.wrap([order_record(r) for r in rows]))
+
+
+def order_deals_query(params: list[Any]) -> Query:
+    """209: `[order_id, offset, limit]`."""
+    require_count(params, 3)
+    order_id = read_order_id(params[0])
+    page = Page.read(params[1], params[2])
+    tail, tail_args = page.sql()
+    sql = ("SELECT `time`, `user_id`, `deal_id`, `role`, `price`, `amount`, `deal`, `fee`, `deal_order_id` "
+           f"FROM `deal_history_{_shard(order_id)}` WHERE `order_id` = %s{tail}")
+    return Query(sql, (order_id, *tail_args), lambda rows: page.wrap([order_deal_record(r) for r in rows]))
+
+
+def finished_order_query(params: list[Any]) -> Query:
+    """210: `[order_id]`; the order's record, or null when there is none."""
+    require_count(params, 1)
+    order_id = read_order_id(params[0])
+    sql = f"{ORDER_COLUMNS} FROM `order_detail_{_shard(order_id)}` WHERE `id` = %s"
+    return Query(sql, (order_id,), lambda rows: order_record(rows[0], order_id) if rows else None)
+
+
+def market_user_deals_query(params: list[Any]) -> Query:
+    """306: `[user_id, market, offset, limit]`; no time filter."""
+    require_count(params, 4)
+    user_id = read_user_id(params[0])
+    market = read_string(params[1])
+    page = Page.read(params[2], params[3])
+    tail, tail_args = page.sql()
+    sql = ("SELECT `time`, `user_id`, `deal_id`, `side`, `role`, `price`, `amount`, `deal`, `fee`, "
+           f"`deal_order_id`, `market` FROM `user_deal_history_{_shard(user_id)}` "
+           f"WHERE `user_id` = %s AND `market` = %s{tail}")
+    return Query(sql, (user_id, market, *tail_args),
+                 lambda rows: page.wrap([user_deal_record(r) for r in rows]))
+
+
+QUERIES: dict[int, Callable[[list[Any]], Query]] = {
+    CMD_BALANCE_HISTORY: balance_history_query,
+    CMD_ORDER_HISTORY: order_history_query,
+    CMD_ORDER_DEALS: order_deals_query,
+    CMD_ORDER_DETAIL_FINISHED: finished_order_query,
+    CMD_MARKET_USER_DEALS: market_user_deals_query,
+}

@@ -1,0 +1,142 @@
+"""readhistory's pure parts: parameter reading, the SQL of each command, row conversion."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from common.errors import RpcError
+from readhistory.params import Page, as_signed64, read_int32, read_integer, read_u32, read_u64
+from readhistory.queries import (
+    balance_history_query,
+    finished_order_query,
+    market_user_deals_query,
+    order_deals_query,
+    order_history_query,
+)
+from readhistory.records import decimal_text, detail_object
+
+
+def invalid(build: Any, params: list[Any]) -> bool:
+    with pytest.raises(RpcError) as exc:
+        build(params)
+    return exc.value.code == 1 and exc.value.message == "invalid argument"
+
+
+def test_integers_must_be_json_integers() -> None:
+    assert read_integer(5) == 5 and read_integer(-3) == -3
+    for value in ("5", 5.0, True, False, None, [1], {"a": 1}):
+        with pytest.raises(RpcError) as exc:
+            read_integer(value)
+        assert exc.value.code == 1
+
+
+def test_unsigned_and_signed_wrapping() -> None:
+    assert read_u32(-1) == 4294967295
+    assert read_u32(4294967297) == 1
+    assert read_u64(-1) == 2**64 - 1
+    assert read_int32(2**32 + 1) == 1
+    assert read_int32(2**31) == -(2**31)
+    assert as_signed64(2**64 - 1) == -1
+    assert as_signed64(7) == 7
+
+
+def test_page_rules_and_sql_tail() -> None:
+    assert Page.read(0, 10).sql() == (" ORDER BY `id` DESC LIMIT %s", (10,))
+    assert Page.read(5, 101).sql() == (" ORDER BY `id` DESC LIMIT %s, %s", (5, 101))
+    assert Page.read(-1, 1).sql() == (" ORDER BY `id` DESC LIMIT %s, %s", (2**63 - 1, 1))
+    assert Page.read(-1, 1).wrap([]) == {"offset": -1, "limit": 1, "records": []}
+    with pytest.raises(RpcError):
+        Page.read("7", 3)
+    for limit in (0, 102, -1, "10", 10.0, None):
+        with pytest.raises(RpcError):
+            Page.read(0, limit)
+
+
+def test_balance_history_sql_appends_filters_in_the_original_order() -> None:
+    query = balance_history_query([101, "BTC", "trade", 100, 200, 3, 5])
+    assert query.sql == (
+        "SELECT `time`, `asset`, `business`, `change`, `balance`, `detail` FROM `balance_history_1` "
+        "WHERE `user_id` = %s AND `asset` = %s AND `business` = %s AND `time` >= %s AND `time` < %s "
+        "ORDER BY `id` DESC LIMIT %s, %s")
+    assert query.params == (101, "BTC", "trade", 100, 200, 3, 5)
+    assert invalid(balance_history_query, [7, "", "", "100", 0, 0, 5])
+    bare = balance_history_query([7, "", "", 0, 0, 0, 5])
+    assert bare.sql.endswith("FROM `balance_history_7` WHERE `user_id` = %s ORDER BY `id` DESC LIMIT %s")
+    assert bare.params == (7, 5)
+
+
+def test_quotes_in_strings_stay_parameters() -> None:
+    query = balance_history_query([1, "B'TC", "x' OR '1'='1", 0, 0, 0, 1])
+    assert "'" not in query.sql
+    assert query.params[1:3] == ("B'TC", "x' OR '1'='1")
+
+
+def test_balance_history_checks() -> None:
+    good = [1, "", "", 0, 0, 0, 10]
+    balance_history_query(good)
+    assert invalid(balance_history_query, good[:6])
+    assert invalid(balance_history_query, [*good, 1])
+    assert invalid(balance_history_query, [0, "", "", 0, 0, 0, 10])
+    assert invalid(balance_history_query, ["1", "", "", 0, 0, 0, 10])
+    assert invalid(balance_history_query, [2**32, "", "", 0, 0, 0, 10])
+    assert invalid(balance_history_query, [1, 5, "", 0, 0, 0, 10])
+    assert invalid(balance_history_query, [1, "", None, 0, 0, 0, 10])
+    assert invalid(balance_history_query, [1, "A\x00B", "", 0, 0, 0, 10])
+    assert invalid(balance_history_query, [1, "", "", 20, 10, 0, 10])
+    assert balance_history_query([1, "", "", 20, 0, 0, 10]).params == (1, 20, 10)
+    assert balance_history_query([1, "", "", 10, 10, 0, 10]).params == (1, 10, 10, 10)
+
+
+def test_order_history_side_and_counts() -> None:
+    query = order_history_query([201, "BTCBCH", 0, 0, 0, 10, 2, "ignored", 9])
+    assert query.sql.endswith("FROM `order_history_1` WHERE `user_id` = %s AND `market` = %s AND `side` = %s "
+                              "ORDER BY `id` DESC LIMIT %s")
+    assert query.params == (201, "BTCBCH", 2, 10)
+    assert invalid(order_history_query, [1, "M", 0, 0, 0, 10, "2"])
+    assert order_history_query([1, "M", 5, 6, 0, 10]).params == (1, "M", 5, 6, 10)
+    assert invalid(order_history_query, [1, "M", 0, 0, 0])
+    assert invalid(order_history_query, [1, "M", 0, 0, 0, 10, 3])
+    assert invalid(order_history_query, [1, "M", 0, 0, 0, 10, -1])
+    assert invalid(order_history_query, [1, None, 0, 0, 0, 10])
+
+
+def test_order_deals_detail_and_user_deals() -> None:
+    deals = order_deals_query([2**64 - 1, 1, 2])
+    assert deals.sql.startswith("SELECT `time`, `user_id`, `deal_id`, `role`, `price`, `amount`, `deal`, `fee`, "
+                                "`deal_order_id` FROM `deal_history_15` WHERE `order_id` = %s")
+    assert deals.params == (2**64 - 1, 1, 2)
+    assert order_deals_query([-1, 0, 1]).params[0] == 2**64 - 1
+    assert invalid(order_deals_query, [0, 0, 10])
+    assert invalid(order_deals_query, [1, 0])
+    detail = finished_order_query([1234])
+    assert detail.sql.endswith("FROM `order_detail_34` WHERE `id` = %s")
+    assert detail.shape([]) is None
+    assert invalid(finished_order_query, [])
+    assert invalid(finished_order_query, [1, 2])
+    assert invalid(finished_order_query, [1.5])
+    user_deals = market_user_deals_query([99, "BTCBCH", 0, 101])
+    assert user_deals.sql.endswith("FROM `user_deal_history_99` WHERE `user_id` = %s AND `market` = %s "
+                                   "ORDER BY `id` DESC LIMIT %s")
+    assert invalid(market_user_deals_query, [99, "BTCBCH", 0, 102])
+    assert invalid(market_user_deals_query, [99, "BTCBCH", 0, 10, 1])
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    ("0.00100000", "0.001"), ("-1.00000000", "-1"), ("0.0000000000000000", "0"), ("100", "100"),
+    ("12000.0000000000000000", "12000"), ("-0.00150000", "-0.0015"),
+    (Decimal("0.00000000"), "0"), (Decimal("8000.00000000"), "8000"), (Decimal("0.00000001"), "0.00000001"),
+    (Decimal("-0.00150000"), "-0.0015"), (Decimal("1E+2"), "100"),
+])
+def test_decimal_columns_are_stripped(value: Any, text: str) -> None:
+    assert decimal_text(value) == text
+
+
+@pytest.mark.parametrize(("text", "detail"), [
+    ('{"a": "1.5", "i": 2}', {"a": "1.5", "i": 2}), ("[1, 2]", {}), ("3", {}), ("not json", {}), ("", {}),
+    (None, {}), ('{"nested": {"x": [1, null]}}', {"nested": {"x": [1, None]}}),
+])
+def test_detail_is_an_object_or_empty(text: Any, detail: dict[str, Any]) -> None:
+    assert detail_object(text) == detail
