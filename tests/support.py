@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
 import signal
@@ -78,8 +79,8 @@ class Broker:
     With `advertise_port`, clients are told to connect there instead (a proxy in front).
     """
 
-    def __init__(self, advertise_port: int | None = None) -> None:
-        self.port = free_port()
+    def __init__(self, advertise_port: int | None = None, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.advertise_port = advertise_port or self.port
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -217,8 +218,8 @@ def engine_config(workdir: Path, *, log_db: str, history_db: str, brokers: str, 
         "cli": f"tcp@127.0.0.1:{cli_port}",
         "db_log": db_log,
         "db_history": db_history,
-        "assets": SPEC_ASSETS,
-        "markets": SPEC_MARKETS,
+        "assets": copy.deepcopy(SPEC_ASSETS),
+        "markets": copy.deepcopy(SPEC_MARKETS),
         "brokers": brokers,
         "slice_interval": 86400,
         "slice_keeptime": 259200,

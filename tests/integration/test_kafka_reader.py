@@ -62,8 +62,7 @@ async def test_broker_restarted_empty_resets_to_earliest(refill: int) -> None:
         assert [v for _, v in await read_all(reader, 3)] == [b"a", b"b", b"c"]
         port = broker.port
         broker.stop()
-        broker = Broker()
-        broker.port = port
+        broker = Broker(port=port)
         broker.start()
         await asyncio.sleep(1.0)
         # the new topic may hold fewer or more messages than the old offset
