@@ -95,7 +95,17 @@ def sci(value: Decimal) -> str:
 
 
 def column_text(value: Decimal, scale: int) -> str:
-    """The text a MySQL DECIMAL(_, scale) column holds for `value` (half away from zero)."""
+    """Text a MySQL DECIMAL(_, scale) column takes for `value` and returns (after trailing zeros) unchanged.
+
+    Fixed-point text with at most `scale` decimals is used as it is (the
+    column pads zeros, which readers strip again); more decimals are rounded
+    half away from zero, as MySQL does on insert.
+    """
+    text = str(value)
+    if "e" not in text and "E" not in text:
+        dot = text.find(".")
+        if dot < 0 or len(text) - dot - 1 <= scale:
+            return text
     return format(value.quantize(quantum(scale), ROUND_HALF_UP), "f")
 
 

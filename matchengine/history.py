@@ -60,6 +60,11 @@ class HistoryRows:
     def __init__(self) -> None:
         self.tables: dict[str, list[tuple[object, ...]]] = defaultdict(list)
         self.count = 0
+        self._price: Decimal | None = None
+        self._amount: Decimal | None = None
+        self._market = ""
+        self._detail_head = ""
+        self._detail_tail = ""
 
     def take(self) -> dict[str, list[tuple[object, ...]]]:
         tables, self.tables = self.tables, defaultdict(list)
@@ -75,11 +80,15 @@ class HistoryRows:
 
     def trade_balance(self, time: float, user: int, asset: str, change: Decimal, balance: Decimal, market: str,
                       order_id: int, price: Decimal, amount: Decimal, fee_rate: Decimal | None) -> None:
+        # the six rows of one deal share market, price and amount: format them once
+        if price is not self._price or amount is not self._amount or market is not self._market:
+            self._price, self._amount, self._market = price, amount, market
+            self._detail_head = f'{{"a": "{fmt(amount)}", '
+            self._detail_tail = f'"m": {orjson.dumps(market).decode()}, "p": "{fmt(price)}"}}'
         if fee_rate is None:
-            detail = f'{{"a": "{fmt(amount)}", "i": {order_id}, "m": {orjson.dumps(market).decode()}, "p": "{fmt(price)}"}}'
+            detail = f'{self._detail_head}"i": {order_id}, {self._detail_tail}'
         else:
-            detail = (f'{{"a": "{fmt(amount)}", "f": "{fmt(fee_rate)}", "i": {order_id}, '
-                      f'"m": {orjson.dumps(market).decode()}, "p": "{fmt(price)}"}}')
+            detail = f'{self._detail_head}"f": "{fmt(fee_rate)}", "i": {order_id}, {self._detail_tail}'
         self.tables[_BALANCE_TABLES[user % HISTORY_SHARDS]].append(
             (time, user, asset, "trade", column_text(change, 8), column_text(balance, 16), detail))
         self.count += 1

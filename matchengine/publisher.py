@@ -57,7 +57,6 @@ from .events import TradeListener
 from .history import HistoryRows, columns_of
 from .message import HEADER_KEY, TOPICS, Messages, header_value, parse_header, tag_messages
 from .operlog import read_operations
-from .order import Order
 from .slice import ensure_log_tables, load_slice, newest_slice, take_snapshot, write_slice
 
 log = logging.getLogger(__name__)
@@ -73,27 +72,25 @@ KAFKA_BATCH_BYTES = 1 << 20
 
 
 class Fanout:
-    """Sends every core event to two listeners (history and messages)."""
+    """Sends every core event to the history rows, the messages, or both.
 
-    def __init__(self, first: TradeListener, second: TradeListener) -> None:
-        self.first, self.second = first, second
+    Events only one side cares about are bound straight to that side's method,
+    so they cost no extra call.
+    """
+
+    def __init__(self, history: HistoryRows, messages: Messages) -> None:
+        self.history, self.messages = history, messages
+        self.trade_balance = history.trade_balance
+        self.order_finished = history.order_finished
+        self.order_event = messages.order_event
 
     def balance_updated(self, *args: Any) -> None:
-        self.first.balance_updated(*args)
-        self.second.balance_updated(*args)
+        self.history.balance_updated(*args)
+        self.messages.balance_updated(*args)
 
     def deal(self, *args: Any) -> None:
-        self.first.deal(*args)
-        self.second.deal(*args)
-
-    def trade_balance(self, *args: Any) -> None:
-        self.first.trade_balance(*args)
-
-    def order_event(self, event: int, order: Order, stock: str, money: str) -> None:
-        self.second.order_event(event, order, stock, money)
-
-    def order_finished(self, order: Order) -> None:
-        self.first.order_finished(order)
+        self.history.deal(*args)
+        self.messages.deal(*args)
 
 
 async def ensure_history_tables(db: Database) -> None:
@@ -138,6 +135,7 @@ class Publisher:
         self._wakeup = asyncio.Event()
         self._history_batches: deque[tuple[int, dict[str, list[tuple[object, ...]]], int]] = deque()
         self._queued_rows = 0
+        self._batched_upto = 0
         self._history_idle = asyncio.Event()
         self._history_idle.set()
         self._message_idle = asyncio.Event()
@@ -165,7 +163,7 @@ class Publisher:
             self.applied_id = info.end_oper_id
         newest = await newest_slice(self.log_db)
         self.last_slice_time = newest.time if newest else 0
-        self.history_upto = self.history_id
+        self.history_upto = self._batched_upto = self.history_id
         self.message_upto = self.message_id
         log.info("publisher recovering from oper id %d (history %d, messages %d)",
                  self.applied_id, self.history_id, self.message_id)
@@ -191,10 +189,15 @@ class Publisher:
                 or self.messages.count >= MAX_MESSAGES)
 
     def _cut_history_batch(self) -> None:
-        """Close the rows gathered so far into a batch that ends at an operation boundary."""
-        if self.history.count:
+        """Close the rows gathered so far into a batch that ends at an operation boundary.
+
+        Operations that made no rows (an order that only rests) still move the
+        position on, in a batch of no rows.
+        """
+        if self.history.count or self.history_upto > self._batched_upto:
             count = self.history.count
             self._history_batches.append((self.history_upto, self.history.take(), count))
+            self._batched_upto = self.history_upto
             self._queued_rows += count
 
     async def follow(self) -> None:
@@ -236,10 +239,11 @@ class Publisher:
                 pass
 
     def _kick_writers(self) -> None:
-        if (self.history.count or self._history_batches) and self._history_idle.is_set():
+        if ((self.history.count or self._history_batches or self.history_upto > self._batched_upto)
+                and self._history_idle.is_set()):
             self._history_idle.clear()
             self._tasks.append(asyncio.create_task(self._write_history()))
-        if self.messages.count and self._message_idle.is_set():
+        if (self.messages.count or self.message_upto > self.message_id) and self._message_idle.is_set():
             self._message_idle.clear()
             self._tasks.append(asyncio.create_task(self._publish()))
         self._tasks = [t for t in self._tasks if not t.done()]
@@ -307,6 +311,7 @@ class Publisher:
                                         max_request_size=KAFKA_BATCH_BYTES * 2, request_timeout_ms=10000)
             try:
                 await producer.start()
+                await self._create_topics()
                 await self._load_published_tags()
                 self._producer = producer
                 log.info("connected to kafka %s", self.config.brokers)
@@ -316,6 +321,28 @@ class Publisher:
                 await asyncio.sleep(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)])
                 attempt += 1
         return self._producer
+
+    async def _create_topics(self) -> None:
+        """Make sure the three topics exist (one partition) before the first message.
+
+        A broker that creates topics on first use may otherwise have a consumer
+        create them first and keep the producer waiting for a leader.
+        """
+        from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.config.brokers, request_timeout_ms=10000)
+        await admin.start()
+        try:
+            existing = set(await admin.list_topics())
+            missing = [NewTopic(topic, num_partitions=1, replication_factor=1) for topic in TOPICS
+                       if topic not in existing]
+            if missing:
+                await admin.create_topics(missing)
+                log.info("created kafka topics %s", [t.name for t in missing])
+        except Exception as exc:
+            log.warning("cannot create kafka topics (%s); the broker will create them on first use", exc)
+        finally:
+            await admin.close()
 
     async def _load_published_tags(self) -> None:
         """Read the `op` header of the last message of each topic: what the broker already holds."""
@@ -348,7 +375,7 @@ class Publisher:
 
     async def _publish(self) -> None:
         try:
-            while self.messages.count:
+            while self.messages.count or self.message_upto > self.message_id:
                 upto = self.message_upto
                 taken = self.messages.take()
                 await asyncio.gather(*(self._publish_topic(topic, taken[topic]) for topic in TOPICS if taken[topic]))
