@@ -1,1 +1,1 @@
-"""accessws package."""
+"""accessws: the WebSocket gateway — queries, subscriptions and pushes for browsers and apps (spec/websocket-api.md)."""

@@ -1,0 +1,176 @@
+"""One accessws worker: backends, subscriptions, Kafka readers and the WebSocket server.
+
+`run_worker` is the whole of what the original calls a worker.  With
+`worker_num` 1 it runs inside the `accessws` process itself; with more, the
+supervisor (`accessws/__main__.py`) starts `python -m accessws.worker
+config.json` `worker_num` times and hands each its listening sockets through
+the environment variable `WORKER_ENV` (the worker's index, the descriptor of
+a channel to the supervisor and those of its sockets).  Such a worker logs to
+``<log.path>_worker<index>``, its lock is ``accessws_worker<index>``, it
+writes ``ready`` on the channel once it serves and stops when the channel
+closes or the supervisor dies.  Workers share nothing: each polls the
+backends and reads the Kafka topics for its own clients, as the original's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import orjson
+
+from common.config import ConfigError, Section
+from common.daemon import set_parent_death_signal
+from common.decimals import install_context
+from common.service import ServiceContext, run_service
+
+from .auth import Authenticator
+from .backends import Backend, Backends, QueryCache
+from .config import AccessWsConfig, load_config
+from .depth import DepthFeed
+from .kafka_input import TopicConsumer, parse_balance_message, parse_order_message
+from .market_feeds import DealsFeed, KlineFeed, PriceFeed, StatusFeed
+from .methods import Feeds, Methods
+from .server import WsServer
+from .user_feeds import AssetNotifier, OrderNotifier
+
+log = logging.getLogger("accessws")
+
+WORKER_ENV = "VIABTC_ACCESSWS_WORKER"
+KAFKA_START_WAIT = 10.0
+
+
+def make_order_handler(orders: OrderNotifier, assets: AssetNotifier) -> Callable[[bytes], None]:
+    def handle(value: bytes) -> None:
+        message = parse_order_message(value)
+        if message is None:
+            log.error("orders: invalid message %.200r", value)
+            return
+        assets.on_change(message.user, message.stock)
+        assets.on_change(message.user, message.money)
+        orders.on_order(message.user, message.event, message.order)
+
+    return handle
+
+
+def make_balance_handler(assets: AssetNotifier) -> Callable[[bytes], None]:
+    def handle(value: bytes) -> None:
+        parsed = parse_balance_message(value)
+        if parsed is None:
+            log.error("balances: invalid message %.200r", value)
+            return
+        assets.on_change(*parsed)
+
+    return handle
+
+
+async def run_worker(config: AccessWsConfig, ctx: ServiceContext, sockets: list[socket.socket] | None) -> WsServer:
+    """Start everything a worker serves; the WebSocket server opens last, once Kafka is positioned."""
+    install_context()
+    timeout = config.backend_timeout
+    backends = Backends(Backend(config.matchengine, timeout), Backend(config.marketprice, timeout),
+                        Backend(config.readhistory, timeout))
+    for backend in backends.all():
+        await backend.start()
+        ctx.add_cleanup(backend.close)
+    auth = Authenticator(config.auth_url, config.sign_url, timeout)
+    await auth.start()
+    ctx.add_cleanup(auth.close)
+
+    intervals = config.intervals
+    me, mp = backends.matchengine, backends.marketprice
+    orders = OrderNotifier()
+    assets = AssetNotifier(me)
+    ctx.add_cleanup(assets.stop)
+    feeds = Feeds(
+        kline=KlineFeed(mp, intervals.kline),
+        depth=DepthFeed(me, intervals.depth, config.depth_limit, config.depth_merge),
+        price=PriceFeed(mp, intervals.price),
+        state=StatusFeed(mp, intervals.state, today=False),
+        today=StatusFeed(mp, intervals.today, today=True),
+        deals=DealsFeed(mp, intervals.deals),
+        orders=orders.subscriptions,
+        assets=assets.subscriptions,
+    )
+    for feed in feeds.polled():
+        feed.start()
+        ctx.add_cleanup(feed.stop)
+
+    consumers = [TopicConsumer(config.orders, make_order_handler(orders, assets)),
+                 TopicConsumer(config.balances, make_balance_handler(assets))]
+    for consumer in consumers:
+        consumer.start()
+        ctx.add_cleanup(consumer.stop)
+    for consumer in consumers:
+        if not await consumer.wait_positioned(KAFKA_START_WAIT):
+            log.critical("kafka %s: topic %s not reachable yet; reading it from its end once it is",
+                         consumer.config.brokers, consumer.config.topic)
+
+    server = WsServer(config.svr, Methods(backends, QueryCache(config.cache_timeout), auth, feeds))
+    await server.start(sockets)
+    ctx.add_cleanup(server.close)
+    return server
+
+
+@dataclass(slots=True)
+class WorkerLaunch:
+    """What the supervisor hands a worker process."""
+
+    index: int
+    channel_fd: int
+    listen_fds: list[int]
+
+    def to_env(self) -> str:
+        return orjson.dumps({"index": self.index, "channel": self.channel_fd, "listen": self.listen_fds}).decode()
+
+
+def launch_from_env() -> WorkerLaunch:
+    text = os.environ.get(WORKER_ENV)
+    if not text:
+        raise ConfigError(f"accessws.worker is started by accessws (no {WORKER_ENV} in the environment)")
+    data = orjson.loads(text)
+    return WorkerLaunch(index=int(data["index"]), channel_fd=int(data["channel"]),
+                        listen_fds=[int(fd) for fd in data["listen"]])
+
+
+def worker_config(sec: Section) -> AccessWsConfig:
+    config = load_config(sec)
+    config.log = replace(config.log, path=f"{config.log.path}_worker{launch_from_env().index}")
+    return config
+
+
+async def serve_worker(config: AccessWsConfig, ctx: ServiceContext) -> None:
+    launch = launch_from_env()
+    set_parent_death_signal(signal.SIGTERM)
+    sockets = [socket.socket(fileno=fd) for fd in launch.listen_fds]
+    await run_worker(config, ctx, sockets)
+    reader, writer = await asyncio.open_connection(sock=socket.socket(fileno=launch.channel_fd))
+    writer.write(b"ready\n")
+    ctx.ready()
+    supervisor_gone = asyncio.ensure_future(reader.read())
+    stopping = asyncio.ensure_future(ctx.stopping.wait())
+    await asyncio.wait([supervisor_gone, stopping], return_when=asyncio.FIRST_COMPLETED)
+    if not stopping.done():
+        log.error("the supervisor closed the channel: stopping")
+    supervisor_gone.cancel()
+    stopping.cancel()
+    writer.close()
+
+
+def main() -> None:
+    try:
+        index = launch_from_env().index
+    except (ConfigError, ValueError, KeyError, TypeError) as exc:
+        print(f"accessws.worker: {exc}", file=sys.stderr)
+        sys.exit(1)
+    run_service(f"accessws_worker{index}", worker_config, serve_worker, sys.argv[1:])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""marketprice's RPC commands 301-305: parameter checks, the result cache and the answers.
+
+Parameters are read leniently, as the original does (spec/http-api.md §2.2):
+an integer parameter that is not a JSON integer reads as 0 and a string one
+that is not a JSON string as absent; the checks then apply to those values.
+`market.status`, `market.kline` and `market.status_today` answers are cached
+for `cache_timeout` seconds, keyed by the command and its parameters (the
+original keys by the raw body bytes; the port by the parameters re-encoded,
+so the same request written with other whitespace shares the entry); the
+whole cache is dropped every 60 s.  Only successful answers are cached.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from common.errors import invalid_argument
+
+from .market import DEALS_MAX, Market
+from .query import interval_supported, kline, last_price, market_status, recent_deals, status_today
+from .state import Markets, Retention
+
+CMD_MARKET_STATUS = 301
+CMD_MARKET_KLINE = 302
+CMD_MARKET_DEALS = 303
+CMD_MARKET_LAST = 304
+CMD_MARKET_STATUS_TODAY = 305
+
+CACHE_CLEAR_INTERVAL = 60.0
+U64 = (1 << 64) - 1
+
+
+def lenient_int(value: Any) -> int:
+    """The JSON integer, or 0 for anything else (jansson's `json_integer_value`)."""
+    return value if type(value) is int else 0
+
+
+class ResultCache:
+    """Answers kept for `timeout` seconds, keyed by command and parameters."""
+
+    def __init__(self, timeout: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.timeout = timeout
+        self.clock = clock
+        self._entries: dict[bytes, tuple[float, Any]] = {}
+        self._cleared_at = clock()
+
+    @staticmethod
+    def key(command: int, params: list[Any]) -> bytes:
+        return b"%d" % command + orjson.dumps(params)
+
+    def get(self, key: bytes) -> Any:
+        """The cached answer, or None when there is none young enough."""
+        now = self.clock()
+        if now - self._cleared_at >= CACHE_CLEAR_INTERVAL:
+            self._entries.clear()
+            self._cleared_at = now
+            return None
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if now - entry[0] > self.timeout:
+            del self._entries[key]
+            return None
+        return entry[1]
+
+    def put(self, key: bytes, result: Any) -> None:
+        self._entries[key] = (self.clock(), result)
+
+
+class MarketpriceService:
+    """The RPC handlers over the in-memory markets."""
+
+    def __init__(self, markets: Markets, retention: Retention, cache_timeout: float,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.markets = markets
+        self.retention = retention
+        self.cache = ResultCache(cache_timeout)
+        self.clock = clock
+
+    def handlers(self) -> dict[int, Callable[[list[Any]], Any]]:
+        return {
+            CMD_MARKET_STATUS: self.market_status,
+            CMD_MARKET_KLINE: self.market_kline,
+            CMD_MARKET_DEALS: self.market_deals,
+            CMD_MARKET_LAST: self.market_last,
+            CMD_MARKET_STATUS_TODAY: self.market_status_today,
+        }
+
+    def _now(self) -> int:
+        return int(self.clock())
+
+    def _market(self, params: list[Any], count: int) -> Market:
+        """The market named by params[0] of a request that must have exactly `count` params."""
+        if len(params) != count:
+            raise invalid_argument()
+        name = params[0]
+        market = self.markets.get(name) if type(name) is str else None
+        if market is None:
+            raise invalid_argument()
+        return market
+
+    def market_status(self, params: list[Any]) -> Any:
+        market = self._market(params, 2)
+        period = lenient_int(params[1])
+        if period <= 0 or period > self.retention.sec_max:
+            raise invalid_argument()
+        key = ResultCache.key(CMD_MARKET_STATUS, params)
+        result = self.cache.get(key)
+        if result is None:
+            result = market_status(market, period, self._now())
+            self.cache.put(key, result)
+        return result
+
+    def market_kline(self, params: list[Any]) -> Any:
+        market = self._market(params, 4)
+        start = lenient_int(params[1])
+        if start <= 0:
+            raise invalid_argument()
+        now = self._now()
+        end = min(lenient_int(params[2]), now)
+        if end <= 0 or start > end:
+            raise invalid_argument()
+        interval = lenient_int(params[3])
+        if interval <= 0:
+            raise invalid_argument()
+        key = ResultCache.key(CMD_MARKET_KLINE, params)
+        result = self.cache.get(key)
+        if result is not None:
+            return result
+        if not interval_supported(interval):
+            raise invalid_argument()
+        result = kline(market, start, end, interval, now, self.retention)
+        self.cache.put(key, result)
+        return result
+
+    def market_deals(self, params: list[Any]) -> Any:
+        market = self._market(params, 3)
+        limit = lenient_int(params[1])
+        if limit <= 0 or limit > DEALS_MAX:
+            raise invalid_argument()
+        if type(params[2]) is not int:
+            raise invalid_argument()
+        return recent_deals(market, limit, params[2] & U64)
+
+    def market_last(self, params: list[Any]) -> Any:
+        return last_price(self._market(params, 1))
+
+    def market_status_today(self, params: list[Any]) -> Any:
+        market = self._market(params, 1)
+        key = ResultCache.key(CMD_MARKET_STATUS_TODAY, params)
+        result = self.cache.get(key)
+        if result is None:
+            result = status_today(market, self._now())
+            self.cache.put(key, result)
+        return result
+
