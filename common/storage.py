@@ -21,6 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from pymysql.converters import escape_string as _escape_string
+
 from .config import DatabaseConfig
 
 log = logging.getLogger(__name__)
@@ -228,10 +230,27 @@ class MysqlDatabase(Database):
         self._pool.release(conn)
 
 
+def _literal(value: Any) -> str:
+    """An SQL literal for the value types rows hold (str, int, float, None, Decimal, bytes)."""
+    kind = type(value)
+    if kind is str:
+        return "'" + _escape_string(value) + "'"
+    if kind is int:
+        return str(value)
+    if kind is float:
+        return repr(value)
+    if value is None:
+        return "NULL"
+    if kind is bool:
+        return "1" if value else "0"
+    return "'" + _escape_string(str(value)) + "'"
+
+
 def _mysql_insert(conn: Any, op: InsertRows) -> str:
-    escape = conn.escape
+    """One multi-row INSERT, values escaped as the connection's charset needs (utf8mb4, no backslash mode)."""
+    literal = _literal
     columns = ", ".join(f"`{c}`" for c in op.columns)
-    values = ", ".join("(" + ", ".join([escape(v) for v in row]) + ")" for row in op.rows)
+    values = ",".join(["(" + ",".join([literal(v) for v in row]) + ")" for row in op.rows])
     return f"INSERT INTO `{op.table}` ({columns}) VALUES {values}"
 
 

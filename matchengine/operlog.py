@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from common.rpc import PendingReply
 from common.schema import OPERLOG, create_table_sql
 from common.storage import Database, DatabaseError, InsertRows
 
@@ -54,7 +55,7 @@ class OperlogWriter:
         self.committed_id = last_id
         self.on_commit = on_commit
         self._rows: list[tuple[int, float, str]] = []
-        self._waiters: list[tuple[asyncio.Future[Any], Any]] = []
+        self._waiters: list[tuple[PendingReply, Any]] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._tables: set[str] = set()
@@ -75,16 +76,18 @@ class OperlogWriter:
         self._wakeup.set()
         return self.last_id
 
-    def wait_committed(self, result: Any) -> asyncio.Future[Any]:
-        """A future that resolves to `result` once everything appended so far is committed."""
-        future = asyncio.get_running_loop().create_future()
-        self._waiters.append((future, result))
-        return future
+    def wait_committed(self, result: Any) -> PendingReply:
+        """A reply that becomes `result` once everything appended so far is committed."""
+        pending = PendingReply()
+        self._waiters.append((pending, result))
+        return pending
 
     async def flush(self) -> None:
         """Wait until every appended row is committed."""
         if self.committed_id < self.last_id:
-            await self.wait_committed(None)
+            future = asyncio.get_running_loop().create_future()
+            self.wait_committed(None).bind(lambda _result, _error: future.done() or future.set_result(None))
+            await future
 
     async def stop(self) -> None:
         self._stopping = True
@@ -102,14 +105,13 @@ class OperlogWriter:
                 continue
             batch, self._rows = self._rows[:MAX_BATCH], self._rows[MAX_BATCH:]
             if self._rows:
-                waiters: list[tuple[asyncio.Future[Any], Any]] = []
+                waiters: list[tuple[PendingReply, Any]] = []
             else:
                 waiters, self._waiters = self._waiters, []
             await self._commit(batch)
             self.committed_id = batch[-1][0]
-            for future, result in waiters:
-                if not future.done():
-                    future.set_result(result)
+            for pending, result in waiters:
+                pending.set_result(result)
             if self.on_commit is not None:
                 self.on_commit(self.committed_id)
 

@@ -24,7 +24,7 @@ from common.rpc.codec import (
     heartbeat_body,
     parse_heartbeat_body,
 )
-from common.rpc.server import HEARTBEAT_CHECK_INTERVAL, Handler, RpcServer
+from common.rpc.server import HEARTBEAT_CHECK_INTERVAL, Handler, PendingReply, RpcServer
 
 __all__ = [
     "HEADER",
@@ -39,6 +39,7 @@ __all__ = [
     "Frame",
     "FrameDecoder",
     "Handler",
+    "PendingReply",
     "ProtocolError",
     "RpcClient",
     "RpcServer",

@@ -56,6 +56,38 @@ Send = Callable[[bytes], None]
 HEARTBEAT_CHECK_INTERVAL = 1.0
 
 _PLAIN_RESULT_TYPES = frozenset({dict, list, str, int, float, bool, type(None), tuple})
+
+
+class PendingReply:
+    """A result a handler will have later, without asyncio Future machinery.
+
+    A handler returns one; whoever finishes the work calls `set_result` (or
+    `set_error` with an RpcError) and the reply is sent right then.  Cheaper
+    than a Future when thousands complete together (a group commit).
+    """
+
+    __slots__ = ("_callback", "_error", "_result", "_set")
+
+    def __init__(self) -> None:
+        self._callback: Callable[[Any, RpcError | None], None] | None = None
+        self._set = False
+        self._result: Any = None
+        self._error: RpcError | None = None
+
+    def bind(self, callback: Callable[[Any, RpcError | None], None]) -> None:
+        self._callback = callback
+        if self._set:
+            callback(self._result, self._error)
+
+    def set_result(self, result: Any) -> None:
+        self._set, self._result = True, result
+        if self._callback is not None:
+            self._callback(result, None)
+
+    def set_error(self, error: RpcError) -> None:
+        self._set, self._error = True, error
+        if self._callback is not None:
+            self._callback(None, error)
 _HEXDUMP_LIMIT = 256
 
 
@@ -244,11 +276,20 @@ class RpcServer:
             self.log.exception("%s: command %d failed, params: %r", self.name, frame.command, params)
             send(self._error_reply(frame, INTERNAL_ERROR, MESSAGES[INTERNAL_ERROR]))
             return
+        if type(result) is PendingReply:
+            result.bind(partial(self._deliver, frame, send))
+            return
         if type(result) not in _PLAIN_RESULT_TYPES and inspect.isawaitable(result):
             future = asyncio.ensure_future(result)
             future.add_done_callback(partial(self._complete, frame, send))
             return
         send(self._result_reply(frame, result))
+
+    def _deliver(self, frame: Frame, send: Send, result: Any, error: RpcError | None) -> None:
+        if error is None:
+            send(self._result_reply(frame, result))
+        else:
+            send(self._error_reply(frame, error.code, error.message))
 
     def _complete(self, frame: Frame, send: Send, future: asyncio.Future[Any]) -> None:
         if future.cancelled():
@@ -279,7 +320,7 @@ class RpcServer:
 class _StreamConnection(asyncio.Protocol):
     """One accepted stream connection (tcp, unix stream)."""
 
-    __slots__ = ("_closed", "_decoder", "_out", "_send", "_server", "_transport", "heartbeat_timeout",
+    __slots__ = ("_closed", "_decoder", "_later", "_out", "_send", "_server", "_transport", "heartbeat_timeout",
                  "last_heartbeat", "peer")
 
     def __init__(self, server: RpcServer) -> None:
@@ -287,6 +328,7 @@ class _StreamConnection(asyncio.Protocol):
         self._decoder = FrameDecoder(server.config.max_pkg_size)
         self._transport: asyncio.Transport | None = None
         self._out: list[bytes] | None = None
+        self._later: list[bytes] | None = None
         self._closed = False
         self._send: Send = self.send
         self.last_heartbeat = 0.0
@@ -358,15 +400,30 @@ class _StreamConnection(asyncio.Protocol):
         self.send(encode_heartbeat_reply(frame))
 
     def send(self, data: bytes) -> None:
+        """Queue a reply; replies made outside `data_received` (late ones) leave together at the next turn."""
         out = self._out
         if out is not None:
             out.append(data)
             return
         if self._closed:
             return
+        later = self._later
+        if later is None:
+            self._later = [data]
+            asyncio.get_running_loop().call_soon(self._flush_later)
+        else:
+            later.append(data)
+
+    def _flush_later(self) -> None:
+        later, self._later = self._later, None
+        if not later or self._closed:
+            return
         transport = self._transport
         assert transport is not None
-        transport.write(data)
+        if len(later) == 1:
+            transport.write(later[0])
+        else:
+            transport.writelines(later)
         self._check_backlog(transport)
 
     def _check_backlog(self, transport: asyncio.Transport) -> None:
