@@ -1,1 +1,1 @@
-"""accesshttp package."""
+"""accesshttp: the HTTP JSON-RPC gateway in front of matchengine, marketprice and readhistory."""

@@ -1,8 +1,8 @@
 """marketprice's RPC commands 301-305: parameter checks, the result cache and the answers.
 
-Parameters are read leniently, as the original does (spec/http-api.md §2.2):
-an integer parameter that is not a JSON integer reads as 0 and a string one
-that is not a JSON string as absent; the checks then apply to those values.
+An integer parameter must be a JSON integer and a string one a JSON string;
+anything else is "invalid argument" (the original read a non-integer as 0,
+which its range checks then refused anyway; spec/README.md rule 2).
 `market.status`, `market.kline` and `market.status_today` answers are cached
 for `cache_timeout` seconds, keyed by the command and its parameters (the
 original keys by the raw body bytes; the port by the parameters re-encoded,
@@ -34,9 +34,11 @@ CACHE_CLEAR_INTERVAL = 60.0
 U64 = (1 << 64) - 1
 
 
-def lenient_int(value: Any) -> int:
-    """The JSON integer, or 0 for anything else (jansson's `json_integer_value`)."""
-    return value if type(value) is int else 0
+def read_int(value: Any) -> int:
+    """A JSON integer (not a bool); "invalid argument" for anything else."""
+    if type(value) is not int:
+        raise invalid_argument()
+    return value
 
 
 class ResultCache:
@@ -105,7 +107,7 @@ class MarketpriceService:
 
     def market_status(self, params: list[Any]) -> Any:
         market = self._market(params, 2)
-        period = lenient_int(params[1])
+        period = read_int(params[1])
         if period <= 0 or period > self.retention.sec_max:
             raise invalid_argument()
         key = ResultCache.key(CMD_MARKET_STATUS, params)
@@ -117,14 +119,14 @@ class MarketpriceService:
 
     def market_kline(self, params: list[Any]) -> Any:
         market = self._market(params, 4)
-        start = lenient_int(params[1])
+        start = read_int(params[1])
         if start <= 0:
             raise invalid_argument()
         now = self._now()
-        end = min(lenient_int(params[2]), now)
+        end = min(read_int(params[2]), now)
         if end <= 0 or start > end:
             raise invalid_argument()
-        interval = lenient_int(params[3])
+        interval = read_int(params[3])
         if interval <= 0:
             raise invalid_argument()
         key = ResultCache.key(CMD_MARKET_KLINE, params)
@@ -139,7 +141,7 @@ class MarketpriceService:
 
     def market_deals(self, params: list[Any]) -> Any:
         market = self._market(params, 3)
-        limit = lenient_int(params[1])
+        limit = read_int(params[1])
         if limit <= 0 or limit > DEALS_MAX:
             raise invalid_argument()
         if type(params[2]) is not int:

@@ -1,0 +1,42 @@
+"""accesshttp: `python -m accesshttp config.json [--daemon]`, the HTTP JSON-RPC gateway (spec/http-api.md).
+
+This process is the supervisor: it opens the monitor port, binds the HTTP
+listening sockets, starts `worker_num` worker processes (accesshttp.worker)
+that serve them, restarts a worker that dies, and stops them all on SIGTERM.
+"""
+
+from __future__ import annotations
+
+from common.service import ServiceContext, run_service
+
+from .config import AccessHttpConfig, load_config
+from .listeners import bind_listeners, close_listeners
+from .monitor import MonitorServer
+from .pool import WorkerPool
+
+WORKER_START_TIMEOUT = 60.0
+
+
+async def serve(config: AccessHttpConfig, ctx: ServiceContext) -> None:
+    monitor = MonitorServer(config.monitor)
+    await monitor.start()
+    ctx.add_cleanup(monitor.close)
+    listeners = bind_listeners(config.svr.bind, config.worker_num)
+    pool = WorkerPool(ctx.config_path, listeners)
+
+    async def stop_workers() -> None:
+        await pool.stop()
+        close_listeners(listeners)
+
+    ctx.add_cleanup(stop_workers)
+    await pool.start(WORKER_START_TIMEOUT + config.connect_wait)
+    ctx.ready()
+    await ctx.stopping.wait()
+
+
+def main() -> None:
+    run_service("accesshttp", load_config, serve)
+
+
+if __name__ == "__main__":
+    main()
