@@ -202,7 +202,10 @@ def address_list(sec: Section, key: str, default: Any = REQUIRED) -> list[Addres
 
 def host_port(sec: Section, key: str, default: Any = REQUIRED) -> tuple[str, int]:
     """An `ip:port` string (alert.addr, Redis addresses)."""
-    text = sec.str(key, default)
+    return _host_port_text(sec, key, sec.str(key, default))
+
+
+def _host_port_text(sec: Section, key: str, text: str) -> tuple[str, int]:
     host, sep, port_text = text.rpartition(":")
     if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) <= 65535:
         raise sec.error(key, f"'{text}' is not host:port")
@@ -380,9 +383,7 @@ def redis_config(sec: Section, key: str = "redis") -> RedisConfig:
         port = red.int("port", 6379, min=1, max=65535)
         return RedisConfig(url=f"redis://{host}:{port}", db=db)
     addrs = red.str_list("addr", non_empty=True)
-    sentinels = []
-    for i, _ in enumerate(addrs):
-        sentinels.append(host_port(Section({"addr": addrs[i]}, red.name(f"addr[{i}]")), "addr"))
+    sentinels = [_host_port_text(red, f"addr[{i}]", text) for i, text in enumerate(addrs)]
     return RedisConfig(sentinel_name=red.str("name", non_empty=True), sentinels=sentinels, db=db)
 
 

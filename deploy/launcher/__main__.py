@@ -1,0 +1,49 @@
+"""`python -m deploy.launcher [run|demo] [--data DIR] [--port-offset N]`.
+
+    run   (the default) start the whole exchange with embedded defaults and keep
+          it running until Ctrl-C / SIGTERM; the next run resumes from the
+          saved state in the data directory
+    demo  against a running launcher: fund two users, trade, show the result
+          through HTTP and a websocket
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import configs
+from .layout import ORIGINAL_PORTS, DataDir, Ports
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m deploy.launcher",
+                                     description="Run the whole exchange on this machine, or show a demo trade.")
+    parser.add_argument("command", nargs="?", choices=("run", "demo"), default="run")
+    parser.add_argument("--data", default="data", help="data directory (default ./data)")
+    parser.add_argument("--port-offset", type=int, default=0,
+                        help="add N to every daemon port (HTTP 8080+N, websocket 8090+N, ...)")
+    parser.add_argument("--auth-url", default=configs.DEFAULT_AUTH_URL, help="accessws auth_url (server.auth)")
+    parser.add_argument("--sign-url", default=configs.DEFAULT_SIGN_URL, help="accessws sign_url (server.sign)")
+    args = parser.parse_args(argv)
+    highest = max(ORIGINAL_PORTS.values()) + args.port_offset
+    lowest = min(ORIGINAL_PORTS.values()) + args.port_offset
+    if lowest < 1 or highest > 65535:
+        parser.error(f"--port-offset {args.port_offset} moves the ports out of 1..65535")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    data = DataDir.at(args.data)
+    if args.command == "demo":
+        from .demo import demo
+
+        return demo(data)
+    from .run import Launcher
+
+    return Launcher(data, Ports(args.port_offset), auth_url=args.auth_url, sign_url=args.sign_url).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+-- generated from common/schema.py: python -m deploy.initdb --print trade_log
+CREATE DATABASE IF NOT EXISTS `trade_log`;
+USE `trade_log`;
+
+CREATE TABLE IF NOT EXISTS `operlog_example` (
+  `id` BIGINT UNSIGNED NOT NULL PRIMARY KEY,
+  `time` DOUBLE NOT NULL,
+  `detail` TEXT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+CREATE TABLE IF NOT EXISTS `slice_history` (
+  `id` INT UNSIGNED NOT NULL PRIMARY KEY AUTO_INCREMENT,
+  `time` BIGINT NOT NULL,
+  `end_oper_id` BIGINT UNSIGNED NOT NULL,
+  `end_order_id` BIGINT UNSIGNED NOT NULL,
+  `end_deals_id` BIGINT UNSIGNED NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+CREATE TABLE IF NOT EXISTS `slice_order_example` (
+  `id` BIGINT UNSIGNED NOT NULL PRIMARY KEY,
+  `t` TINYINT UNSIGNED NOT NULL,
+  `side` TINYINT UNSIGNED NOT NULL,
+  `create_time` DOUBLE NOT NULL,
+  `update_time` DOUBLE NOT NULL,
+  `user_id` INT UNSIGNED NOT NULL,
+  `market` VARCHAR(30) NOT NULL,
+  `source` VARCHAR(30) NULL,
+  `price` VARCHAR(80) NOT NULL,
+  `amount` VARCHAR(80) NOT NULL,
+  `taker_fee` VARCHAR(80) NOT NULL,
+  `maker_fee` VARCHAR(80) NOT NULL,
+  `left` VARCHAR(80) NOT NULL,
+  `freeze` VARCHAR(80) NOT NULL,
+  `deal_stock` VARCHAR(80) NOT NULL,
+  `deal_money` VARCHAR(80) NOT NULL,
+  `deal_fee` VARCHAR(80) NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+CREATE TABLE IF NOT EXISTS `slice_balance_example` (
+  `id` INT UNSIGNED NOT NULL PRIMARY KEY AUTO_INCREMENT,
+  `user_id` INT UNSIGNED NOT NULL,
+  `asset` VARCHAR(30) NOT NULL,
+  `t` TINYINT UNSIGNED NOT NULL,
+  `balance` VARCHAR(80) NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+CREATE TABLE IF NOT EXISTS `slice_update_example` (
+  `id` INT UNSIGNED NOT NULL PRIMARY KEY AUTO_INCREMENT,
+  `user_id` INT UNSIGNED NOT NULL,
+  `asset` VARCHAR(30) NOT NULL,
+  `business` TEXT NOT NULL,
+  `business_id` BIGINT UNSIGNED NOT NULL,
+  `time` DOUBLE NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+CREATE TABLE IF NOT EXISTS `message_position` (
+  `id` INT UNSIGNED NOT NULL PRIMARY KEY,
+  `oper_id` BIGINT UNSIGNED NOT NULL,
+  `time` DOUBLE NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
