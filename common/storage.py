@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from pymysql.constants import CLIENT
 from pymysql.converters import escape_string as _escape_string
 
 from .config import DatabaseConfig
@@ -131,6 +132,7 @@ class MysqlDatabase(Database):
                 host=self.config.host, port=self.config.port, user=self.config.user,
                 password=self.config.password, db=self.config.name, charset=self._charset(),
                 minsize=1, maxsize=self.pool_size, autocommit=False, pool_recycle=3600,
+                client_flag=CLIENT.MULTI_STATEMENTS,
             )
         except Exception as exc:
             raise _mysql_error(exc) from None
@@ -167,17 +169,23 @@ class MysqlDatabase(Database):
         counts: list[int] = []
         try:
             async with conn.cursor() as cur:
+                inserts: list[str] = []
                 for op in operations:
                     if isinstance(op, InsertRows):
-                        if not op.rows:
-                            counts.append(0)
-                            continue
-                        counts.append(await cur.execute(_mysql_insert(conn, op)))
-                    else:
-                        count = await cur.execute(op.sql, op.params or None)
-                        if op.expect is not None and count != op.expect:
-                            raise UnexpectedRowCount(op, count)
-                        counts.append(count)
+                        # consecutive inserts go together in multi-statement queries: one round trip
+                        if op.rows:
+                            inserts.append(_mysql_insert(conn, op))
+                        counts.append(len(op.rows))
+                        continue
+                    if inserts:
+                        await _execute_many_statements(cur, inserts)
+                        inserts = []
+                    count = await cur.execute(op.sql, op.params or None)
+                    if op.expect is not None and count != op.expect:
+                        raise UnexpectedRowCount(op, count)
+                    counts.append(count)
+                if inserts:
+                    await _execute_many_statements(cur, inserts)
             await conn.commit()
         except BaseException as exc:
             await self._discard(conn, exc)
@@ -228,6 +236,29 @@ class MysqlDatabase(Database):
                 pass
         conn.close()
         self._pool.release(conn)
+
+
+MULTI_QUERY_BYTES = 4 << 20
+
+
+async def _execute_many_statements(cur: Any, statements: list[str]) -> None:
+    """Send statements joined by `;` in queries of up to 4 MiB, reading every result."""
+    batch: list[str] = []
+    size = 0
+    for sql in statements:
+        if batch and size + len(sql) > MULTI_QUERY_BYTES:
+            await _run_multi(cur, batch)
+            batch, size = [], 0
+        batch.append(sql)
+        size += len(sql) + 1
+    if batch:
+        await _run_multi(cur, batch)
+
+
+async def _run_multi(cur: Any, batch: list[str]) -> None:
+    await cur.execute(";".join(batch))
+    while await cur.nextset():
+        pass
 
 
 def _literal(value: Any) -> str:

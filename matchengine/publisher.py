@@ -62,9 +62,9 @@ from .slice import ensure_log_tables, load_slice, newest_slice, take_snapshot, w
 log = logging.getLogger(__name__)
 
 CHANNEL_ENV = "VIABTC_PUBLISHER_FD"
-MAX_HISTORY_ROWS = 1_000_000
-MAX_MESSAGES = 500_000
-HISTORY_BATCH_ROWS = 50_000
+MAX_HISTORY_ROWS = 300_000
+MAX_MESSAGES = 300_000
+HISTORY_BATCH_ROWS = 10_000
 STATUS_INTERVAL = 0.1
 POLL_INTERVAL = 0.5
 RETRY_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0)
@@ -205,7 +205,8 @@ class Publisher:
         replay = self.commands.replay
         while not self._stopping:
             progressed = False
-            if not self._over_bound():
+            full = self._over_bound()
+            if not full:
                 async for rows in read_operations(self.log_db, self.applied_id):
                     for oper_id, at, detail in rows:
                         self._select_listener(oper_id)
@@ -231,7 +232,7 @@ class Publisher:
             if progressed:
                 continue
             self._wakeup.clear()
-            if self.committed_hint > self.applied_id:
+            if not full and self.committed_hint > self.applied_id:
                 continue
             try:
                 await asyncio.wait_for(self._wakeup.wait(), POLL_INTERVAL)
@@ -263,7 +264,10 @@ class Publisher:
                     (upto, time.time(), self.history_id), expect=1)
                 ops: list[Any] = [position]
                 ops.extend(InsertRows(t, columns_of(t), rows) for t, rows in tables.items())
+                started = time.monotonic()
                 await self._commit_history(ops, upto)
+                log.debug("history: %d rows in %d tables up to oper id %d in %.3f s", count, len(tables), upto,
+                          time.monotonic() - started)
                 self._queued_rows -= count
                 self.history_id = upto
                 self._alerted_bound = False
