@@ -16,7 +16,7 @@ import asyncio
 import logging
 import sqlite3
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -69,9 +69,13 @@ class UnexpectedRowCount(Exception):
 
 @dataclass(slots=True)
 class InsertRows:
+    """Rows for one table.  `mysql_row`, if given, renders one row as an SQL value tuple
+    (a fast path for callers that know their row shapes); otherwise values are escaped by type."""
+
     table: str
     columns: Sequence[str]
     rows: Sequence[Sequence[Any]]
+    mysql_row: Callable[[Any], str] | None = None
 
 
 Operation = Statement | InsertRows
@@ -279,9 +283,12 @@ def _literal(value: Any) -> str:
 
 def _mysql_insert(conn: Any, op: InsertRows) -> str:
     """One multi-row INSERT, values escaped as the connection's charset needs (utf8mb4, no backslash mode)."""
-    literal = _literal
     columns = ", ".join(f"`{c}`" for c in op.columns)
-    values = ",".join(["(" + ",".join([literal(v) for v in row]) + ")" for row in op.rows])
+    if op.mysql_row is not None:
+        values = ",".join(map(op.mysql_row, op.rows))
+    else:
+        literal = _literal
+        values = ",".join(["(" + ",".join([literal(v) for v in row]) + ")" for row in op.rows])
     return f"INSERT INTO `{op.table}` ({columns}) VALUES {values}"
 
 

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from decimal import Decimal
 
 import orjson
+from pymysql.converters import escape_string as _esc
 
 from common.decimals import column_text, fmt
 from common.schema import HISTORY_SHARDS
@@ -39,14 +41,41 @@ _DEAL_TABLES = [f"deal_history_{i}" for i in range(HISTORY_SHARDS)]
 _USER_DEAL_TABLES = [f"user_deal_history_{i}" for i in range(HISTORY_SHARDS)]
 
 
+def _balance_sql(r: tuple) -> str:  # type: ignore[type-arg]
+    return f"({r[0]!r},{r[1]},'{_esc(r[2])}','{_esc(r[3])}',{r[4]},{r[5]},'{_esc(r[6])}')"
+
+
+def _order_sql(r: tuple) -> str:  # type: ignore[type-arg]
+    return (f"({r[0]},{r[1]!r},{r[2]!r},{r[3]},'{_esc(r[4])}','{_esc(r[5])}',{r[6]},{r[7]},{r[8]},{r[9]},"
+            f"{r[10]},{r[11]},{r[12]},{r[13]},{r[14]})")
+
+
+def _deal_sql(r: tuple) -> str:  # type: ignore[type-arg]
+    return f"({r[0]!r},{r[1]},{r[2]},{r[3]},{r[4]},{r[5]},{r[6]},{r[7]},{r[8]},{r[9]},{r[10]})"
+
+
+def _user_deal_sql(r: tuple) -> str:  # type: ignore[type-arg]
+    return (f"({r[0]!r},{r[1]},'{_esc(r[2])}',{r[3]},{r[4]},{r[5]},{r[6]},{r[7]},{r[8]},{r[9]},{r[10]},"
+            f"{r[11]},{r[12]})")
+
+
 def columns_of(table: str) -> tuple[str, ...]:
+    return shape_of(table)[0]
+
+
+def shape_of(table: str) -> tuple[tuple[str, ...], Callable[[tuple], str]]:  # type: ignore[type-arg]
+    """The columns of a history table and the MySQL literal of one of its rows.
+
+    Rows hold ints, floats, names (escaped here) and decimal column text
+    (digits, sign and point only), which goes in as an exact numeric literal.
+    """
     if table.startswith("balance_history_"):
-        return BALANCE_COLUMNS
+        return BALANCE_COLUMNS, _balance_sql
     if table.startswith(("order_history_", "order_detail_")):
-        return ORDER_COLUMNS
+        return ORDER_COLUMNS, _order_sql
     if table.startswith("deal_history_"):
-        return DEAL_COLUMNS
-    return USER_DEAL_COLUMNS
+        return DEAL_COLUMNS, _deal_sql
+    return USER_DEAL_COLUMNS, _user_deal_sql
 
 
 def _detail_text(detail: dict[str, object]) -> str:

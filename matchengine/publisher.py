@@ -54,7 +54,7 @@ from .commands import Commands
 from .config import EngineConfig, load_config
 from .engine import Engine
 from .events import TradeListener
-from .history import HistoryRows, columns_of
+from .history import HistoryRows, shape_of
 from .message import HEADER_KEY, TOPICS, Messages, header_value, parse_header, tag_messages
 from .operlog import read_operations
 from .slice import ensure_log_tables, load_slice, newest_slice, take_snapshot, write_slice
@@ -263,7 +263,9 @@ class Publisher:
                     f"UPDATE `{HISTORY_POSITION.name}` SET `oper_id` = %s, `time` = %s WHERE `id` = 1 AND `oper_id` = %s",
                     (upto, time.time(), self.history_id), expect=1)
                 ops: list[Any] = [position]
-                ops.extend(InsertRows(t, columns_of(t), rows) for t, rows in tables.items())
+                for table, rows in tables.items():
+                    columns, mysql_row = shape_of(table)
+                    ops.append(InsertRows(table, columns, rows, mysql_row))
                 started = time.monotonic()
                 await self._commit_history(ops, upto)
                 log.debug("history: %d rows in %d tables up to oper id %d in %.3f s", count, len(tables), upto,
