@@ -64,6 +64,7 @@ log = logging.getLogger(__name__)
 CHANNEL_ENV = "VIABTC_PUBLISHER_FD"
 MAX_HISTORY_ROWS = 300_000
 MAX_MESSAGES = 300_000
+ALERT_SHARE = 0.8
 HISTORY_BATCH_ROWS = 10_000
 STATUS_INTERVAL = 0.1
 POLL_INTERVAL = 0.5
@@ -185,8 +186,17 @@ class Publisher:
             self.engine.set_listener(listener)
 
     def _over_bound(self) -> bool:
-        return (self.history.count + self._queued_rows >= MAX_HISTORY_ROWS
-                or self.messages.count >= MAX_MESSAGES)
+        rows = self.history.count + self._queued_rows
+        messages = self.messages.count
+        near = rows >= ALERT_SHARE * MAX_HISTORY_ROWS or messages >= ALERT_SHARE * MAX_MESSAGES
+        if near != self._alerted_bound:
+            self._alerted_bound = near
+            if near:
+                log.critical("publisher buffers near their bound (%d/%d history rows, %d/%d messages): "
+                             "is MySQL or Kafka away?", rows, MAX_HISTORY_ROWS, messages, MAX_MESSAGES)
+            else:
+                log.warning("publisher buffers back below %d%% of their bound", ALERT_SHARE * 100)
+        return rows >= MAX_HISTORY_ROWS or messages >= MAX_MESSAGES
 
     def _cut_history_batch(self) -> None:
         """Close the rows gathered so far into a batch that ends at an operation boundary.
@@ -225,10 +235,8 @@ class Publisher:
                     if self._over_bound() or self._stopping:
                         break
                     await asyncio.sleep(0)
-            elif not self._alerted_bound:
-                self._alerted_bound = True
-                log.critical("publisher buffers full (%d history rows, %d messages): waiting for the writers",
-                             self.history.count, self.messages.count)
+            else:
+                log.debug("publisher buffers full: waiting for the writers")
             if progressed:
                 continue
             self._wakeup.clear()
@@ -272,7 +280,6 @@ class Publisher:
                           time.monotonic() - started)
                 self._queued_rows -= count
                 self.history_id = upto
-                self._alerted_bound = False
                 self._wakeup.set()
         finally:
             self._history_idle.set()
@@ -387,7 +394,6 @@ class Publisher:
                 await asyncio.gather(*(self._publish_topic(topic, taken[topic]) for topic in TOPICS if taken[topic]))
                 self.message_id = upto
                 await self._save_message_position()
-                self._alerted_bound = False
                 self._wakeup.set()
         finally:
             self._message_idle.set()

@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -294,3 +295,33 @@ async def test_kill9_repeatedly_under_load_loses_nothing_and_doubles_nothing(
     # the deals topic holds every deal once, in order; balances one message per deposit
     assert [m[11] for m in await read_topic(broker.address, "deals")] == list(range(1, deals + 1))
     assert len(await read_topic(broker.address, "balances")) == len(sent)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "unknown method", "gap"])
+async def test_a_corrupt_log_row_stops_the_start_naming_it(engine_factory: Callable[..., Daemon], damage: str) -> None:
+    engine = engine_factory(publisher=False)
+    client = await connect(engine)
+    await client.call_json(102, [1, "BTC", "deposit", 1, "5", {}], timeout=5)
+    await client.call_json(102, [1, "BTC", "deposit", 2, "5", {}], timeout=5)
+    await client.close()
+    engine.stop()
+    log_db = engine.config["db_log"]["name"]
+    table = mysql_query(log_db, "SHOW TABLES LIKE 'operlog_2%%'")[-1][0]
+    if damage == "garbage":
+        mysql_query(log_db, f"INSERT INTO `{table}` (id, time, detail) VALUES (3, 1, 'not json{{')")
+    elif damage == "unknown method":
+        mysql_query(log_db, f"INSERT INTO `{table}` (id, time, detail) VALUES (3, 1, "
+                            "'{\"method\": \"steal_money\", \"params\": []}')")
+    else:
+        mysql_query(log_db, f"INSERT INTO `{table}` (id, time, detail) VALUES (5, 1, "
+                            "'{\"method\": \"update_balance\", \"params\": [1, \"BTC\", \"deposit\", 3, \"1\", {}]}')")
+    with pytest.raises(RuntimeError):
+        start_engine(engine, timeout=30)
+    assert engine.proc is not None and engine.proc.returncode == 1
+    text = Path(engine.config["log"]["path"] + ".log").read_text()
+    fatal = [line for line in text.splitlines() if "[fatal]" in line]
+    assert fatal, text[-2000:]
+    if damage == "gap":
+        assert f"operation log {table}: expected id 3, found id 5" in fatal[-1]
+    else:
+        assert "cannot replay operation 3" in fatal[-1]
