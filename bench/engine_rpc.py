@@ -68,6 +68,8 @@ def status(daemon: Daemon) -> dict[str, int]:
 
 def wait_caught_up(daemon: Daemon, timeout: float = 900) -> float:
     started = time.monotonic()
+    if not daemon.config.get("publisher", True):
+        return 0.0
     while time.monotonic() - started < timeout:
         s = status(daemon)
         if s["history pending"] == 0 and s["message deals pending"] == 0:
@@ -135,6 +137,7 @@ async def throughput(args: argparse.Namespace, daemon: Daemon) -> dict[str, Any]
     return {
         "bench": "matchengine_rpc",
         "durable_reply": daemon.config.get("durable_reply", True),
+        "publisher": daemon.config.get("publisher", True),
         "inflight": args.inflight,
         "seconds": round(seconds, 3),
         "requests": len(tally.latencies),
@@ -201,6 +204,8 @@ def main() -> None:
     ap.add_argument("--resting", type=int, default=1_000_000)
     ap.add_argument("--answer-first", action="store_true", help="durable_reply false (the original's mode)")
     ap.add_argument("--sqlite", action="store_true")
+    ap.add_argument("--no-publisher", action="store_true",
+                    help="engine and operation log only (no history, Kafka or slices): the RPC path alone")
     args = ap.parse_args()
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
@@ -208,7 +213,8 @@ def main() -> None:
     broker = Broker().start()
     log_db, history_db = unique_name("bench_log"), unique_name("bench_history")
     config = engine_config(workdir, log_db=log_db, history_db=history_db, brokers=broker.address,
-                           sqlite=args.sqlite, durable_reply=not args.answer_first, slice_interval=86400)
+                           sqlite=args.sqlite, durable_reply=not args.answer_first, slice_interval=86400,
+                           publisher=not args.no_publisher)
     config["svr"]["max_pkg_size"] = 10240
     daemon = Daemon("matchengine", config, workdir)
     try:

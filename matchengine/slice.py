@@ -33,6 +33,7 @@ from .order import Order
 log = logging.getLogger(__name__)
 
 BATCH_ROWS = 1000
+PAGE_ROWS = 20000
 
 
 @dataclass(slots=True)
@@ -87,9 +88,12 @@ async def write_slice(db: Database, snap: Snapshot, stamp: int, keeptime: int, p
             await db.execute(sql)
 
     order_columns = SLICE_ORDER.column_names
-    for start in range(0, len(snap.orders), BATCH_ROWS):
-        rows = [(*o[:8], *(str(v) for v in o[8:])) for o in snap.orders[start:start + BATCH_ROWS]]
-        await db.transact([InsertRows(names[SLICE_ORDER], order_columns, rows)])
+    for start in range(0, len(snap.orders), BATCH_ROWS * 10):
+        chunk = snap.orders[start:start + BATCH_ROWS * 10]
+        await db.transact([
+            InsertRows(names[SLICE_ORDER], order_columns,
+                       [(*o[:8], *(str(v) for v in o[8:])) for o in chunk[i:i + BATCH_ROWS]])
+            for i in range(0, len(chunk), BATCH_ROWS)])
         await asyncio.sleep(0)
     for start in range(0, len(snap.balances), BATCH_ROWS):
         rows = [(u, a, k, str(v)) for u, k, a, v in snap.balances[start:start + BATCH_ROWS]]
@@ -144,27 +148,41 @@ async def load_slice(db: Database, engine: Engine, info: SliceInfo) -> None:
     stamp = info.time
     markets = engine.markets
     zero = Decimal(0)
+    # equal text gives the same (immutable) Decimal object: a book shares its prices, amounts and rates
+    memo: dict[str, Decimal] = {}
+    sources: dict[str, str] = {}
+
+    def dec(text: str) -> Decimal:
+        value = memo.get(text)
+        if value is None:
+            value = memo[text] = Decimal(text)
+        return value
+
     last = 0
     while True:
         rows = await db.fetchall(
             f"SELECT {', '.join(f'`{c}`' for c in SLICE_ORDER.column_names)} FROM `slice_order_{stamp}` "
-            "WHERE `id` > %s ORDER BY `id` LIMIT %s", (last, 10000))
+            "WHERE `id` > %s ORDER BY `id` LIMIT %s", (last, PAGE_ROWS))
         for row in rows:
             (oid, otype, side, ctime, mtime, user, market_name, source, price, amount, taker_fee, maker_fee,
              left, freeze, deal_stock, deal_money, deal_fee) = row
             market = markets.get(market_name)
             if market is None:
                 raise ValueError(f"slice {stamp}: order {oid} is in unknown market {market_name!r}")
-            order = Order(oid, otype, side, ctime, user, market_name, source, Decimal(price), Decimal(amount),
-                          Decimal(taker_fee), Decimal(maker_fee), zero)
+            if source is not None:
+                source = sources.setdefault(source, source)
+            order = Order(oid, otype, side, ctime, user, market.spec.name, source, dec(price), dec(amount),
+                          dec(taker_fee), dec(maker_fee), zero)
             order.mtime = mtime
-            order.left = Decimal(left)
-            order.freeze = Decimal(freeze)
-            order.deal_stock = Decimal(deal_stock)
-            order.deal_money = Decimal(deal_money)
-            order.deal_fee = Decimal(deal_fee)
+            order.left = dec(left)
+            order.freeze = dec(freeze)
+            order.deal_stock = dec(deal_stock)
+            order.deal_money = dec(deal_money)
+            order.deal_fee = dec(deal_fee)
             market.insert(order)
-        if len(rows) < 10000:
+        if len(memo) > 1_000_000:
+            memo.clear()
+        if len(rows) < PAGE_ROWS:
             break
         last = rows[-1][0]
 
