@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import sqlite3
 import warnings
 from collections.abc import Callable, Sequence
@@ -265,11 +266,21 @@ async def _run_multi(cur: Any, batch: list[str]) -> None:
         pass
 
 
+_NEEDS_ESCAPE = re.compile("[\x00\n\r\\\\'\x1a]")
+
+
+def escape_text(text: str) -> str:
+    """Text escaped for a single-quoted MySQL string literal (most text needs nothing)."""
+    if _NEEDS_ESCAPE.search(text) is None:
+        return text
+    return _escape_string(text)
+
+
 def _literal(value: Any) -> str:
     """An SQL literal for the value types rows hold (str, int, float, None, Decimal, bytes)."""
     kind = type(value)
     if kind is str:
-        return "'" + _escape_string(value) + "'"
+        return "'" + escape_text(value) + "'"
     if kind is int:
         return str(value)
     if kind is float:
@@ -278,7 +289,7 @@ def _literal(value: Any) -> str:
         return "NULL"
     if kind is bool:
         return "1" if value else "0"
-    return "'" + _escape_string(str(value)) + "'"
+    return "'" + escape_text(str(value)) + "'"
 
 
 def _mysql_insert(conn: Any, op: InsertRows) -> str:

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from decimal import Decimal
 
 import orjson
-from pymysql.converters import escape_string as _esc
 
 from common.decimals import column_text, fmt
 from common.schema import HISTORY_SHARDS
+from common.storage import escape_text as _esc
 
 from .order import ASK, BID, MAKER, TAKER, Order
 
