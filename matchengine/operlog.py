@@ -21,7 +21,7 @@ import orjson
 
 from common.rpc import PendingReply
 from common.schema import OPERLOG, create_table_sql
-from common.storage import Database, DatabaseError, InsertRows
+from common.storage import Database, DatabaseError, InsertRows, escape_text
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,10 @@ def encode_detail(method: str, params: list[Any]) -> str:
     """The row's JSON.  Keys keep their order (the original sorts them), because the publisher
     rebuilds history from these rows and a balance.update detail is recorded in the caller's order."""
     return orjson.dumps({"method": method, "params": params}).decode()
+
+
+def _row_sql(row: tuple[int, float, str]) -> str:
+    return f"({row[0]},{row[1]!r},'{escape_text(row[2])}')"
 
 
 class LogGapError(Exception):
@@ -124,7 +128,7 @@ class OperlogWriter:
                     for sql in create_table_sql(OPERLOG, self.db.dialect, table):
                         await self.db.execute(sql)
                     self._tables.add(table)
-                await self.db.transact([InsertRows(table, COLUMNS, batch)])
+                await self.db.transact([InsertRows(table, COLUMNS, batch, _row_sql)])
                 if self.failing:
                     log.warning("operation log writes succeed again")
                     self.failing = False

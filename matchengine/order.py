@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from common.decimals import fmt
+from common.decimals import ZERO, fmt
 
 LIMIT = 1
 MARKET = 2
@@ -93,9 +93,10 @@ class Order:
         info["taker_fee"] = fmt(self.taker_fee)
         info["maker_fee"] = fmt(self.maker_fee)
         info["left"] = fmt(self.left)
-        info["deal_stock"] = fmt(self.deal_stock)
-        info["deal_money"] = fmt(self.deal_money)
-        info["deal_fee"] = fmt(self.deal_fee)
+        zero = ZERO
+        info["deal_stock"] = "0" if self.deal_stock is zero else fmt(self.deal_stock)
+        info["deal_money"] = "0" if self.deal_money is zero else fmt(self.deal_money)
+        info["deal_fee"] = "0" if self.deal_fee is zero else fmt(self.deal_fee)
         return info
 
     def __repr__(self) -> str:
