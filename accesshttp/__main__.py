@@ -8,11 +8,11 @@ that serve them, restarts a worker that dies, and stops them all on SIGTERM.
 from __future__ import annotations
 
 from common.service import ServiceContext, run_service
+from common.workers import WorkerPool, bind_listeners, close_listeners
 
 from .config import AccessHttpConfig, load_config
-from .listeners import bind_listeners, close_listeners
 from .monitor import MonitorServer
-from .pool import WorkerPool
+from .worker import WORKER_ENV
 
 WORKER_START_TIMEOUT = 60.0
 
@@ -22,7 +22,7 @@ async def serve(config: AccessHttpConfig, ctx: ServiceContext) -> None:
     await monitor.start()
     ctx.add_cleanup(monitor.close)
     listeners = bind_listeners(config.svr.bind, config.worker_num)
-    pool = WorkerPool(ctx.config_path, listeners)
+    pool = WorkerPool("accesshttp", WORKER_ENV, ctx.config_path, listeners)
 
     async def stop_workers() -> None:
         await pool.stop()

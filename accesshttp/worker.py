@@ -13,23 +13,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
-import socket
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, cast
 
-import orjson
 from aiohttp import web
 
 from common.config import ConfigError, Section
 from common.daemon import set_parent_death_signal
 from common.service import ServiceContext, run_service
+from common.workers import WorkerLaunch
 
 from .config import AccessHttpConfig, load_config
 from .gateway import Gateway
-from .listeners import BACKLOG
 
 log = logging.getLogger(__name__)
 
@@ -39,25 +36,8 @@ NO_IDLE_TIMEOUT = 10 * 365 * 86400.0
 LINGER = 2.0
 
 
-@dataclass(slots=True)
-class WorkerLaunch:
-    """What the supervisor hands a worker."""
-
-    index: int
-    channel_fd: int
-    listen_fds: list[int]
-
-    def to_env(self) -> str:
-        return orjson.dumps({"index": self.index, "channel": self.channel_fd, "listen": self.listen_fds}).decode()
-
-
 def launch_from_env() -> WorkerLaunch:
-    text = os.environ.get(WORKER_ENV)
-    if not text:
-        raise ConfigError(f"accesshttp.worker is started by accesshttp (no {WORKER_ENV} in the environment)")
-    data = orjson.loads(text)
-    return WorkerLaunch(index=int(data["index"]), channel_fd=int(data["channel"]),
-                        listen_fds=[int(fd) for fd in data["listen"]])
+    return WorkerLaunch.from_env(WORKER_ENV, "accesshttp")
 
 
 def worker_config(sec: Section) -> AccessHttpConfig:
@@ -84,8 +64,7 @@ async def serve(config: AccessHttpConfig, ctx: ServiceContext) -> None:
 
     http = make_http_server(gateway, config)
     loop = asyncio.get_running_loop()
-    servers = [await loop.create_server(http, sock=socket.socket(fileno=fd), backlog=BACKLOG)
-               for fd in launch.listen_fds]
+    servers = [await loop.create_server(http, sock=sock) for sock in launch.sockets()]
 
     async def stop_serving() -> None:
         for server in servers:
@@ -95,17 +74,7 @@ async def serve(config: AccessHttpConfig, ctx: ServiceContext) -> None:
 
     ctx.add_cleanup(stop_serving)
 
-    reader, writer = await asyncio.open_connection(sock=socket.socket(fileno=launch.channel_fd))
-    writer.write(b"ready\n")
-    ctx.ready()
-    supervisor_gone = asyncio.ensure_future(reader.read())
-    stopping = asyncio.ensure_future(ctx.stopping.wait())
-    await asyncio.wait([supervisor_gone, stopping], return_when=asyncio.FIRST_COMPLETED)
-    if not stopping.done():
-        log.error("the supervisor closed the channel: stopping")
-    supervisor_gone.cancel()
-    stopping.cancel()
-    writer.close()
+    await launch.serve_until_released(ctx.stopping, ctx.ready)
 
 
 def main() -> None:

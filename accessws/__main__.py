@@ -10,12 +10,11 @@ them (`accessws/pool.py`), restarting any that dies.
 from __future__ import annotations
 
 from common.service import ServiceContext, run_service
+from common.workers import WorkerPool, bind_listeners, close_listeners, unlink_unix_paths
 
 from .config import AccessWsConfig, load_config
-from .listeners import bind_listeners, close_listeners, unlink_unix_paths
 from .monitor import MonitorServer
-from .pool import WorkerPool
-from .worker import run_worker
+from .worker import WORKER_ENV, run_worker
 
 WORKER_START_TIMEOUT = 60.0
 
@@ -29,7 +28,7 @@ async def serve(config: AccessWsConfig, ctx: ServiceContext) -> None:
     else:
         server = config.svr.server
         listeners = bind_listeners(server.bind, config.worker_num, server.read_mem, server.write_mem)
-        pool = WorkerPool(ctx.config_path, listeners)
+        pool = WorkerPool("accessws", WORKER_ENV, ctx.config_path, listeners)
 
         async def stop_workers() -> None:
             await pool.stop()

@@ -6,8 +6,7 @@ import asyncio
 import logging
 
 from common.config import ServerConfig
-
-from .listeners import listening_socket, unlink_unix_paths
+from common.workers import listening_socket, unlink_unix_paths
 
 log = logging.getLogger(__name__)
 

@@ -44,10 +44,10 @@ from websockets.http11 import Response as HttpResponse
 from websockets.typing import Subprotocol
 
 from common.errors import INTERNAL_ERROR
+from common.workers import listening_socket, unlink_unix_paths
 
 from .config import WsServerConfig
 from .envelope import BadRequest, Request, error_reply, invalid_argument, parse_request
-from .listeners import listening_socket, unlink_unix_paths
 from .methods import Methods
 from .session import Session, TrackedConnection
 

@@ -14,21 +14,18 @@ backends and reads the Kafka topics for its own clients, as the original's.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
 import signal
 import socket
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-
-import orjson
+from dataclasses import replace
 
 from common.config import ConfigError, Section
 from common.daemon import set_parent_death_signal
 from common.decimals import install_context
 from common.service import ServiceContext, run_service
+from common.workers import WorkerLaunch
 
 from .auth import Authenticator
 from .backends import Backend, Backends, QueryCache
@@ -118,25 +115,8 @@ async def run_worker(config: AccessWsConfig, ctx: ServiceContext, sockets: list[
     return server
 
 
-@dataclass(slots=True)
-class WorkerLaunch:
-    """What the supervisor hands a worker process."""
-
-    index: int
-    channel_fd: int
-    listen_fds: list[int]
-
-    def to_env(self) -> str:
-        return orjson.dumps({"index": self.index, "channel": self.channel_fd, "listen": self.listen_fds}).decode()
-
-
 def launch_from_env() -> WorkerLaunch:
-    text = os.environ.get(WORKER_ENV)
-    if not text:
-        raise ConfigError(f"accessws.worker is started by accessws (no {WORKER_ENV} in the environment)")
-    data = orjson.loads(text)
-    return WorkerLaunch(index=int(data["index"]), channel_fd=int(data["channel"]),
-                        listen_fds=[int(fd) for fd in data["listen"]])
+    return WorkerLaunch.from_env(WORKER_ENV, "accessws")
 
 
 def worker_config(sec: Section) -> AccessWsConfig:
@@ -148,19 +128,8 @@ def worker_config(sec: Section) -> AccessWsConfig:
 async def serve_worker(config: AccessWsConfig, ctx: ServiceContext) -> None:
     launch = launch_from_env()
     set_parent_death_signal(signal.SIGTERM)
-    sockets = [socket.socket(fileno=fd) for fd in launch.listen_fds]
-    await run_worker(config, ctx, sockets)
-    reader, writer = await asyncio.open_connection(sock=socket.socket(fileno=launch.channel_fd))
-    writer.write(b"ready\n")
-    ctx.ready()
-    supervisor_gone = asyncio.ensure_future(reader.read())
-    stopping = asyncio.ensure_future(ctx.stopping.wait())
-    await asyncio.wait([supervisor_gone, stopping], return_when=asyncio.FIRST_COMPLETED)
-    if not stopping.done():
-        log.error("the supervisor closed the channel: stopping")
-    supervisor_gone.cancel()
-    stopping.cancel()
-    writer.close()
+    await run_worker(config, ctx, launch.sockets())
+    await launch.serve_until_released(ctx.stopping, ctx.ready)
 
 
 def main() -> None:
