@@ -13,31 +13,26 @@ import argparse
 import json
 import random
 import resource
+import sys
 import time
 from decimal import Decimal
+from pathlib import Path
 
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness import order_stream as harness_stream
 from matchengine.balance import Asset
 from matchengine.commands import Commands
 from matchengine.engine import Engine
 from matchengine.market import MarketSpec
 
-AMOUNTS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
 
-
-def order_stream(rnd: random.Random, count: int, users: int, taker_ratio: float, band: int,
-                 mid: float = 10000.0, tick: float = 0.01) -> list[list[object]]:
-    orders = []
-    for _ in range(count):
-        side = rnd.choice((1, 2))
-        if rnd.random() < taker_ratio:
-            off = (band + 5) * tick
-            price = mid + off if side == 2 else mid - off
-        else:
-            off = rnd.randint(1, band) * tick
-            price = mid - off if side == 2 else mid + off
-        orders.append([1 + rnd.randrange(users), "BTCUSDT", side, "%.8f" % rnd.choice(AMOUNTS),
-                       "%.8f" % price, "0.001", "0.001", "bench"])
-    return orders
+def order_stream(rnd: random.Random, count: int, users: int, taker_ratio: float, band: int) -> list[list[object]]:
+    """The load_http.py order stream as params lists (the RPC bench sends the same as bytes)."""
+    return [orjson.loads(body) for body in harness_stream(rnd, count, users, taker_ratio=taker_ratio, band=band,
+                                                          money_prec=8)]
 
 
 def build_engine(users: int) -> tuple[Engine, Commands]:
