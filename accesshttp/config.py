@@ -77,9 +77,7 @@ def load_config(sec: Section) -> AccessHttpConfig:
     for address in monitor.bind:
         if address.kind not in HTTP_BIND_KINDS:
             raise sec.section("monitor").error("bind", f"'{address}': the monitor listens on tcp@ or stream@ only")
-    timeout = sec.real("timeout", 1.0)
-    if timeout <= 0:
-        raise sec.error("timeout", "must be > 0")
+    timeout = sec.real("timeout", 1.0, positive=True)
     return AccessHttpConfig(
         process=process_config(sec),
         log=log_config(sec),

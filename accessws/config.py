@@ -135,17 +135,8 @@ def depth_merges(sec: Section) -> list[Decimal]:
     return merges
 
 
-def positive_interval(sec: Section, key: str) -> float:
-    value = sec.real(key, DEFAULT_INTERVAL)
-    if value <= 0:
-        raise sec.error(key, "must be > 0")
-    return value
-
-
 def load_config(sec: Section) -> AccessWsConfig:
-    backend_timeout = sec.real("backend_timeout", 1.0)
-    if backend_timeout <= 0:
-        raise sec.error("backend_timeout", "must be > 0")
+    backend_timeout = sec.real("backend_timeout", 1.0, positive=True)
     return AccessWsConfig(
         process=process_config(sec),
         log=log_config(sec),
@@ -162,7 +153,7 @@ def load_config(sec: Section) -> AccessWsConfig:
         sign_url=sec.str("sign_url", non_empty=True),
         backend_timeout=backend_timeout,
         cache_timeout=sec.real("cache_timeout", 0.5, min=0),
-        intervals=Intervals(**{name: positive_interval(sec, f"{name}_interval")
+        intervals=Intervals(**{name: sec.real(f"{name}_interval", DEFAULT_INTERVAL, positive=True)
                                for name in ("deals", "price", "state", "today", "kline", "depth")}),
         depth_limit=depth_limits(sec),
         depth_merge=depth_merges(sec),

@@ -72,12 +72,14 @@ class Section:
             raise self.error(key, f"must be <= {max}")
         return value
 
-    def real(self, key: str, default: Any = REQUIRED, *, min: float | None = None) -> float:
+    def real(self, key: str, default: Any = REQUIRED, *, min: float | None = None, positive: bool = False) -> float:
         value = self._get(key, default)
         if type(value) not in (int, float):
             raise self.error(key, "must be a number")
         if min is not None and value < min:
             raise self.error(key, f"must be >= {min}")
+        if positive and value <= 0:
+            raise self.error(key, "must be > 0")
         return float(value)
 
     def bool(self, key: str, default: Any = REQUIRED) -> bool:

@@ -68,9 +68,7 @@ def load_config(sec: Section) -> MarketpriceConfig:
     except ValueError:
         choices = ", ".join(f"'{r.value}'" for r in OpenRule)
         raise sec.error("kline_open", f"must be one of {choices}") from None
-    flush_interval = sec.real("flush_interval", 10.0)
-    if flush_interval <= 0:
-        raise sec.error("flush_interval", "must be > 0")
+    flush_interval = sec.real("flush_interval", 10.0, positive=True)
     return MarketpriceConfig(
         debug=sec.bool("debug", False),
         process=process_config(sec),

@@ -171,16 +171,21 @@ class Commands:
         order_id = _int(params[2]) & U64
         return market.cancel(user, order_id).to_json(), (OP_CANCEL_ORDER, params)
 
-    def _put_limit(self, params: list[Any], time: float) -> Order:
-        if len(params) != 8:
+    def _order_head(self, params: list[Any], count: int) -> tuple[int, Market, int, Decimal]:
+        """user, market, side and amount: the first four parameters of both order commands."""
+        if len(params) != count:
             raise _invalid()
         user = _int(params[0]) & U32
         market = self._market(params[1])
-        spec = market.spec
         side = _side(params[2])
-        amount = _decimal(params[3], spec.stock_prec)
+        amount = _decimal(params[3], market.spec.stock_prec)
         if amount <= 0:
             raise _invalid()
+        return user, market, side, amount
+
+    def _put_limit(self, params: list[Any], time: float) -> Order:
+        user, market, side, amount = self._order_head(params, 8)
+        spec = market.spec
         price = _decimal(params[4], spec.money_prec)
         if price <= 0:
             raise _invalid()
@@ -190,16 +195,8 @@ class Commands:
         return market.put_limit(time, user, side, amount, price, taker_fee, maker_fee, source)
 
     def _put_market(self, params: list[Any], time: float) -> Order:
-        if len(params) != 6:
-            raise _invalid()
-        user = _int(params[0]) & U32
-        market = self._market(params[1])
-        spec = market.spec
-        side = _side(params[2])
-        amount = _decimal(params[3], spec.stock_prec)
-        if amount <= 0:
-            raise _invalid()
-        taker_fee = _fee(params[4], spec.fee_prec)
+        user, market, side, amount = self._order_head(params, 6)
+        taker_fee = _fee(params[4], market.spec.fee_prec)
         source = _source(params[5])
         return market.put_market(time, user, side, amount, taker_fee, source)
 
