@@ -210,6 +210,15 @@ async def buy_run(engine: RpcClient, first: int, count: int, pause: float = 0.0)
     return amounts
 
 
+async def buy_until(engine: RpcClient, first: int, stop: asyncio.Event, pause: float) -> list[Decimal]:
+    """Taker buys as `buy_run`, one every `pause` seconds, until `stop` is set."""
+    amounts: list[Decimal] = []
+    while not stop.is_set():
+        amounts += await buy_run(engine, first + len(amounts), 1)
+        await asyncio.sleep(pause)
+    return amounts
+
+
 async def flushed_deal_id(prefix: str, above: int, timeout: float = 20.0) -> int:
     """Wait until Redis holds a last applied deal id above `above`; that id."""
     client = redis.Redis(host="127.0.0.1", port=6379)
@@ -240,29 +249,32 @@ async def test_kill9_mid_stream_loses_and_doubles_nothing(exchange: Exchange, en
     await fund(engine, "BTCBCH")
     await order(engine, SELLER, "BTCBCH", ASK, "100000", "100")
     amounts = await buy_run(engine, 1, 100)
-    trading = asyncio.create_task(buy_run(engine, 101, 200, pause=0.006))
+    stop = asyncio.Event()
+    trading = asyncio.create_task(buy_until(engine, 101, stop, pause=0.006))
     # killed while deals keep coming, after a flush that holds part of them
     flushed = await flushed_deal_id(exchange.prefix, 110)
     exchange.marketprice.kill9()
-    assert not trading.done()
+    await asyncio.sleep(0.3)
+    stop.set()
     amounts += await trading
-    assert flushed < 300
+    total = len(amounts)
+    assert flushed < total
     exchange.marketprice.start()
     async with MarketpriceClient(exchange.mp_port) as mp:
-        await mp.wait_deal("BTCBCH", 300)
-        await check_exactly_once(mp, 300, amounts)
+        await mp.wait_deal("BTCBCH", total)
+        await check_exactly_once(mp, total, amounts)
     # the restart resumed from its last flush, in the middle of the run
     log = Path(exchange.marketprice.config["log"]["path"] + ".log").read_text()
     resumed = [int(n) for n in re.findall(r"markets loaded; last applied deal (\d+)", log)]
-    assert resumed[0] == 0 and flushed <= resumed[1] < 300
+    assert resumed[0] == 0 and flushed <= resumed[1] < total
 
     # and once more, killed as soon as it has caught up (before or after its next flush)
     exchange.marketprice.kill9()
-    amounts += await buy_run(engine, 301, 20)
+    amounts += await buy_run(engine, total + 1, 20)
     exchange.marketprice.start()
     async with MarketpriceClient(exchange.mp_port) as mp:
-        await mp.wait_deal("BTCBCH", 320)
-        await check_exactly_once(mp, 320, amounts)
+        await mp.wait_deal("BTCBCH", total + 20)
+        await check_exactly_once(mp, total + 20, amounts)
 
 
 async def test_broker_restarted_empty(exchange: Exchange, engine: RpcClient) -> None:
