@@ -192,6 +192,9 @@ def test_the_launcher_runs_resumes_and_stops(tmp_path: Path) -> None:
 
         took = launcher.start()
         print(f"launcher up again in {took:.1f} s")
+        for method, params in (("balance.query", [SELLER]), ("order.deals", [bid["id"], 0, 10]),
+                               ("market.last", [MARKET])):  # every gateway worker reaches every backend
+            http.until(method, params, lambda _: True)
         assert snapshot(http, bid["id"]) == before
 
         second = trade(http, "2100", 2)  # the broker started empty: marketprice must follow it
