@@ -118,6 +118,9 @@ def open_database(config: DatabaseConfig, *, pool_size: int = 1, autocreate: boo
 
 # ---------------------------------------------------------------- MySQL
 
+GROUP_CONCAT_MAX = 64 << 20
+
+
 class MysqlDatabase(Database):
     dialect = "mysql"
 
@@ -138,6 +141,8 @@ class MysqlDatabase(Database):
                 password=self.config.password, db=self.config.name, charset=self._charset(),
                 minsize=1, maxsize=self.pool_size, autocommit=False, pool_recycle=3600,
                 client_flag=CLIENT.MULTI_STATEMENTS,
+                # room for packed page reads (GROUP_CONCAT) such as the operation log's
+                init_command=f"SET SESSION group_concat_max_len = {GROUP_CONCAT_MAX}",
             )
         except Exception as exc:
             raise _mysql_error(exc) from None

@@ -156,7 +156,8 @@ async def read_operations(db: Database, after_id: int, *, page: int = READ_PAGE,
     """Pages of (id, time, detail) with id > after_id, in id order, across the daily tables.
 
     With `strict`, the first id must be after_id + 1 and each id the previous + 1;
-    anything else raises LogGapError naming the table and ids.
+    anything else raises LogGapError naming the table and ids.  The next page is
+    asked for before this one is handed out, so the database works on it meanwhile.
     """
     tables = await operlog_tables(db)
     start = 0
@@ -168,20 +169,52 @@ async def read_operations(db: Database, after_id: int, *, page: int = READ_PAGE,
             start = i + 1
             break
     expected = after_id + 1
-    for table in tables[start:]:
-        while True:
-            rows = await db.fetchall(
-                f"SELECT `id`, `time`, `detail` FROM `{table}` WHERE `id` > %s ORDER BY `id` LIMIT %s",
-                (expected - 1, page))
-            if not rows:
-                break
-            if strict:
-                for row in rows:
-                    if row[0] != expected:
-                        raise LogGapError(f"operation log {table}: expected id {expected}, found id {row[0]}")
-                    expected += 1
-            else:
-                expected = rows[-1][0] + 1
-            yield rows
-            if len(rows) < page:
-                break
+    ahead: asyncio.Future[list[tuple[int, float, str]]] | None = None
+    try:
+        for table in tables[start:]:
+            ahead = asyncio.ensure_future(_read_page(db, table, expected - 1, page))
+            while True:
+                rows = await ahead
+                if not rows:
+                    break
+                if strict:
+                    for row in rows:
+                        if row[0] != expected:
+                            raise LogGapError(f"operation log {table}: expected id {expected}, found id {row[0]}")
+                        expected += 1
+                else:
+                    expected = rows[-1][0] + 1
+                if len(rows) < page:
+                    yield rows
+                    break
+                ahead = asyncio.ensure_future(_read_page(db, table, expected - 1, page))
+                await asyncio.sleep(0)  # the query goes out now, not after the caller has used this page
+                yield rows
+    finally:
+        if ahead is not None and not ahead.done():
+            ahead.cancel()
+
+
+async def _read_page(db: Database, table: str, after_id: int, page: int) -> list[tuple[int, float, str]]:
+    """Up to `page` rows after `after_id`.  MySQL sends them packed in one text value, which spares
+    the driver's per-row work (most of a replay's reading cost); a page the packing does not hold
+    exactly (a detail with a line break, a server limit) is read again row by row."""
+    if db.dialect == "mysql":
+        packed = await db.fetchall(
+            "SELECT COUNT(*), SUM(CHAR_LENGTH(`id`) + CHAR_LENGTH(`time`) + CHAR_LENGTH(`detail`) + 3) - 1, "
+            "GROUP_CONCAT(`id`, '\t', `time`, '\t', `detail` ORDER BY `id` SEPARATOR '\n') "  # raw tab, line feed
+            f"FROM (SELECT `id`, `time`, `detail` FROM `{table}` WHERE `id` > %s ORDER BY `id` LIMIT %s) AS page",
+            (after_id, page))
+        count, length, text = packed[0]
+        if not count:
+            return []
+        if text is not None and len(text) == length:  # not cut short by group_concat_max_len
+            lines = text.split("\n")
+            if len(lines) == count:
+                try:
+                    return [(int(fields[0]), float(fields[1]), fields[2])
+                            for fields in (line.split("\t", 2) for line in lines)]
+                except (ValueError, IndexError):
+                    pass
+    return list(await db.fetchall(
+        f"SELECT `id`, `time`, `detail` FROM `{table}` WHERE `id` > %s ORDER BY `id` LIMIT %s", (after_id, page)))
