@@ -66,6 +66,7 @@ MAX_HISTORY_ROWS = 300_000
 MAX_MESSAGES = 300_000
 ALERT_SHARE = 0.8
 HISTORY_BATCH_ROWS = 10_000
+YIELD_EVERY = 200
 STATUS_INTERVAL = 0.1
 POLL_INTERVAL = 0.5
 RETRY_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0)
@@ -218,7 +219,9 @@ class Publisher:
             full = self._over_bound()
             if not full:
                 async for rows in read_operations(self.log_db, self.applied_id):
-                    for oper_id, at, detail in rows:
+                    for index, (oper_id, at, detail) in enumerate(rows):
+                        if index and not index % YIELD_EVERY:
+                            await asyncio.sleep(0)  # let the writers hand the database its next statement
                         self._select_listener(oper_id)
                         self.messages.oper_id = oper_id
                         entry = orjson.loads(detail)

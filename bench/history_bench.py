@@ -1,0 +1,155 @@
+"""How fast the publisher turns a committed operation log into history rows and Kafka messages.
+
+The sustained order rate of the matchengine with full history is bounded by
+this: the engine answers as fast as its operation log commits, and the
+publisher (a replica following that log) must keep up.  This bench writes an
+operation log the way the engine does (1,000 funded users, a book of 10,000
+resting orders, then the load_http.py order stream), starts the publisher as
+its own process on it from nothing, and times it until every history row and
+message is written.  Prints one JSON object: orders/s and rows/s of catch-up
+and the CPU the publisher, MariaDB and the broker spent per order and per row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness import CpuMeter, order_stream, pids_named
+from common.config import Section
+from common.storage import open_database
+from matchengine.commands import OP_LIMIT_ORDER, OP_UPDATE_BALANCE, Commands
+from matchengine.config import load_config
+from matchengine.engine import Engine
+from matchengine.operlog import OperlogWriter
+from matchengine.slice import ensure_log_tables
+from tests.support import Broker, drop_databases, engine_config, mysql_query, unique_name
+
+HISTORY_KINDS = ("balance_history", "order_history", "order_detail", "deal_history", "user_deal_history")
+
+
+async def write_log(config: dict[str, object], users: int, book: int, orders: int) -> tuple[int, int]:
+    """The operation log of the stream, as the engine would have written it; (operations, orders accepted)."""
+    engine_settings = load_config(Section(config, ""))
+    db = open_database(engine_settings.db_log)
+    await db.start()
+    await ensure_log_tables(db)
+    writer = OperlogWriter(db, 0)
+    writer.start()
+    commands = Commands(Engine(engine_settings.assets, engine_settings.markets))
+    now = time.time()
+    for user in range(1, users + 1):
+        for asset, amount in (("BTC", "1000000"), ("USDT", "10000000000")):
+            params = [user, asset, "deposit", user, amount, {}]
+            commands.balance_update(params, now)
+            writer.append(now, OP_UPDATE_BALANCE, params)
+    rnd = random.Random(1)
+    stream = order_stream(rnd, book, users, taker_ratio=0.0, band=200) + order_stream(rnd, orders, users)
+    accepted = 0
+    for body in stream:
+        params = orjson.loads(body)
+        now += 0.0001
+        try:
+            commands.put_limit(params, now)
+        except Exception:
+            continue
+        accepted += 1
+        writer.append(now, OP_LIMIT_ORDER, params)
+        if writer.pending >= 20000:
+            await writer.flush()
+    await writer.flush()
+    await writer.stop()
+    await db.close()
+    return writer.last_id, accepted
+
+
+def position(db_name: str, table: str) -> int:
+    """The publisher's recorded position, 0 until it has written one."""
+    if not mysql_query(db_name, "SHOW TABLES LIKE %s", (table,)):
+        return 0
+    rows = mysql_query(db_name, f"SELECT oper_id FROM `{table}`")
+    return rows[0][0] if rows else 0
+
+
+def exact_rows(db_name: str) -> int:
+    tables = [r[0] for r in mysql_query(db_name, "SHOW TABLES")]
+    total = 0
+    for table in tables:
+        if table.startswith(HISTORY_KINDS):
+            total += mysql_query(db_name, f"SELECT COUNT(*) FROM `{table}`")[0][0]
+    return total
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--users", type=int, default=1000)
+    ap.add_argument("--book", type=int, default=10000)
+    ap.add_argument("--orders", type=int, default=50000)
+    args = ap.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench_history_"))
+    broker = Broker().start()
+    log_db, history_db = unique_name("bench_log"), unique_name("bench_history")
+    config = engine_config(workdir, log_db=log_db, history_db=history_db, brokers=broker.address,
+                           slice_interval=86400)
+    config_path = workdir / "matchengine.json"
+    config_path.write_text(json.dumps(config))
+    publisher = None
+    try:
+        operations, accepted = asyncio.run(write_log(config, args.users, args.book, args.orders))
+        mariadb = pids_named("mariadbd")
+        publisher = subprocess.Popen([sys.executable, "-m", "matchengine.publisher", str(config_path)],
+                                     cwd=Path(__file__).resolve().parent.parent)
+        processes = {"publisher": publisher.pid, "mariadbd": mariadb[-1]}
+        tansu = pids_named("tansu")
+        if tansu:
+            processes["broker"] = tansu[-1]
+        meter = CpuMeter(processes)
+        meter.start()
+        started = time.monotonic()
+        while True:
+            time.sleep(0.2)
+            assert publisher.poll() is None, "the publisher exited"
+            positions = [position(history_db, "history_position"), position(log_db, "message_position")]
+            if min(positions) >= operations:
+                break
+        seconds = time.monotonic() - started
+        rows = exact_rows(history_db)
+        cpu = meter.stop(accepted, seconds)
+        del cpu["load_generator"]
+        for name, figures in cpu.items():
+            if name != "total_cpu_us_per_order":
+                figures["cpu_us_per_row"] = round(figures["cpu_us_per_order"] * accepted / rows, 2)
+        cpu.pop("total_cpu_us_per_order")
+        print(json.dumps({
+            "bench": "history_catch_up",
+            "operations": operations,
+            "orders": accepted,
+            "history_rows": rows,
+            "rows_per_order": round(rows / accepted, 2),
+            "seconds": round(seconds, 3),
+            "orders_per_s": round(accepted / seconds),
+            "rows_per_s": round(rows / seconds),
+            "cpu": cpu,
+        }))
+    finally:
+        if publisher is not None:
+            publisher.terminate()
+            publisher.wait()
+        broker.stop()
+        drop_databases(log_db, history_db)
+
+
+if __name__ == "__main__":
+    main()
