@@ -148,6 +148,8 @@ async def throughput(args: argparse.Namespace, daemon: Daemon) -> dict[str, Any]
         "latency_ms": latency_ms(tally.latencies),
         "cpu": cpu,
         "history_and_kafka_caught_up_after_s": round(catch_up, 3),
+        # accepted orders over the time until the last one's history rows and messages were written
+        "orders_per_s_with_history_written": round(tally.accepted / (seconds + catch_up)),
         "engine_rss_mb": round(proc_rss_mb(daemon.pid), 1),
     }
 
