@@ -15,14 +15,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
+import pymysql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -34,7 +37,7 @@ from matchengine.config import load_config
 from matchengine.engine import Engine
 from matchengine.operlog import OperlogWriter
 from matchengine.slice import ensure_log_tables
-from tests.support import Broker, drop_databases, engine_config, mysql_query, unique_name
+from tests.support import Broker, drop_databases, engine_config, mysql_connect, mysql_query, unique_name
 
 HISTORY_KINDS = ("balance_history", "order_history", "order_detail", "deal_history", "user_deal_history")
 
@@ -74,12 +77,17 @@ async def write_log(config: dict[str, object], users: int, book: int, orders: in
     return writer.last_id, accepted
 
 
-def position(db_name: str, table: str) -> int:
-    """The publisher's recorded position, 0 until it has written one."""
-    if not mysql_query(db_name, "SHOW TABLES LIKE %s", (table,)):
-        return 0
-    rows = mysql_query(db_name, f"SELECT oper_id FROM `{table}`")
-    return rows[0][0] if rows else 0
+def caught_up(conn: Any, log_db: str, history_db: str, operations: int) -> bool:
+    """Both the history stripes and the messages are at `operations` (one cheap query on a held connection)."""
+    with conn.cursor() as cur:
+        try:
+            cur.execute(f"SELECT (SELECT MIN(oper_id) FROM `{history_db}`.history_position), "
+                        f"(SELECT oper_id FROM `{log_db}`.message_position WHERE id = 1)")
+        except pymysql.err.ProgrammingError:  # the publisher has not created its tables yet
+            return False
+        history, messages = cur.fetchone()
+    conn.commit()
+    return (history or 0) >= operations and (messages or 0) >= operations
 
 
 def exact_rows(db_name: str) -> int:
@@ -110,7 +118,8 @@ def main() -> None:
         operations, accepted = asyncio.run(write_log(config, args.users, args.book, args.orders))
         mariadb = pids_named("mariadbd")
         publisher = subprocess.Popen([sys.executable, "-m", "matchengine.publisher", str(config_path)],
-                                     cwd=Path(__file__).resolve().parent.parent)
+                                     cwd=Path(__file__).resolve().parent.parent,
+                                     env=dict(os.environ, VIABTC_LOCK_DIR=str(workdir)))
         processes = {"publisher": publisher.pid, "mariadbd": mariadb[-1]}
         tansu = pids_named("tansu")
         if tansu:
@@ -118,12 +127,11 @@ def main() -> None:
         meter = CpuMeter(processes)
         meter.start()
         started = time.monotonic()
-        while True:
+        conn = mysql_connect()
+        while not caught_up(conn, log_db, history_db, operations):
             time.sleep(0.2)
             assert publisher.poll() is None, "the publisher exited"
-            positions = [position(history_db, "history_position"), position(log_db, "message_position")]
-            if min(positions) >= operations:
-                break
+        conn.close()
         seconds = time.monotonic() - started
         rows = exact_rows(history_db)
         cpu = meter.stop(accepted, seconds)

@@ -10,7 +10,10 @@ makes both survive any crash:
 * history rows are written in batches, one transaction holding the rows of a
   run of operations and the id of the last one (`history_position`), so after
   a crash the rows of exactly the operations after that id are built again —
-  never lost, never doubled;
+  never lost, never doubled.  The shard tables are split into HISTORY_STRIPES
+  stripes (by shard number), each with its own position row and connection,
+  so MariaDB works on one stripe's batch while the other's commits or is
+  being built; a stripe's batches commit in order, stripes independently;
 * Kafka messages are published in batches and the id of the last operation
   whose messages the broker acknowledged is recorded (`message_position`);
   after a crash those after it are published again (at least once; consumers
@@ -70,6 +73,7 @@ MAX_HISTORY_ROWS = 300_000
 MAX_MESSAGES = 300_000
 ALERT_SHARE = 0.8
 HISTORY_BATCH_ROWS = 10_000
+HISTORY_STRIPES = 4
 YIELD_EVERY = 200
 STATUS_INTERVAL = 0.1
 POLL_INTERVAL = 0.5
@@ -117,12 +121,27 @@ async def ensure_history_tables(db: Database) -> None:
         await db.transact(statements)
 
 
-async def read_position(db: Database, table: str) -> int:
-    rows = await db.fetchall(f"SELECT `oper_id` FROM `{table}` WHERE `id` = 1")
+async def read_position(db: Database, table: str, row: int = 1, initial: int = 0) -> int:
+    """The position recorded in row `row` of a position table; created holding `initial` if missing."""
+    rows = await db.fetchall(f"SELECT `oper_id` FROM `{table}` WHERE `id` = %s", (row,))
     if rows:
         return int(rows[0][0])
-    await db.execute(f"INSERT INTO `{table}` (`id`, `oper_id`, `time`) VALUES (1, 0, %s)", (time.time(),))
-    return 0
+    await db.execute(f"INSERT INTO `{table}` (`id`, `oper_id`, `time`) VALUES (%s, %s, %s)",
+                     (row, initial, time.time()))
+    return initial
+
+
+def stripe_of(table: str) -> int:
+    """History stripe of a shard table (`balance_history_37` → 37 % HISTORY_STRIPES)."""
+    return int(table.rsplit("_", 1)[1]) % HISTORY_STRIPES
+
+
+async def read_stripe_positions(db: Database) -> list[int]:
+    """Each stripe's position (row 1 + stripe).  Rows missing beside row 1 start at row 1's position:
+    before stripes, row 1 covered every table."""
+    first = await read_position(db, HISTORY_POSITION.name)
+    return [first] + [await read_position(db, HISTORY_POSITION.name, 1 + stripe, first)
+                      for stripe in range(1, HISTORY_STRIPES)]
 
 
 class Publisher:
@@ -135,18 +154,22 @@ class Publisher:
         self.history = HistoryRows()
         self.messages = Messages()
         self.applied_id = 0
-        self.history_id = 0      # committed in trade_history
+        self.history_id = 0      # committed in trade_history, by every stripe
+        self.stripe_ids = [0] * HISTORY_STRIPES  # committed by each stripe
+        self._stripe_marks: set[int] = set()     # stripe positions a recovery must cut a batch at
         self.message_id = 0      # acknowledged by the broker
         self.history_upto = 0    # last operation whose rows are in `history` or being written
         self.message_upto = 0
         self.committed_hint = 0  # the engine's committed id, as it told us
         self._wakeup = asyncio.Event()
-        self._history_batches: deque[tuple[int, dict[str, list[tuple[object, ...]]], int]] = deque()
+        self._history_batches: list[deque[tuple[int, dict[str, list[tuple[object, ...]]], int]]] = [
+            deque() for _ in range(HISTORY_STRIPES)]
         self._queued_rows = 0
         self._batched_upto = 0
         self._last_cut = 0.0
-        self._history_idle = asyncio.Event()
-        self._history_idle.set()
+        self._history_idle = [asyncio.Event() for _ in range(HISTORY_STRIPES)]
+        for idle in self._history_idle:
+            idle.set()
         self._message_idle = asyncio.Event()
         self._message_idle.set()
         self._producer: Any = None
@@ -163,7 +186,9 @@ class Publisher:
     async def recover(self) -> None:
         await ensure_log_tables(self.log_db)
         await ensure_history_tables(self.history_db)
-        self.history_id = await read_position(self.history_db, HISTORY_POSITION.name)
+        self.stripe_ids = await read_stripe_positions(self.history_db)
+        self.history_id = min(self.stripe_ids)
+        self._stripe_marks = {oper_id for oper_id in self.stripe_ids if oper_id > self.history_id}
         self.message_id = await read_position(self.log_db, MESSAGE_POSITION.name)
         start = min(self.history_id, self.message_id)
         info = await newest_slice(self.log_db, start)
@@ -174,8 +199,8 @@ class Publisher:
         self.last_slice_time = newest.time if newest else 0
         self.history_upto = self._batched_upto = self.history_id
         self.message_upto = self.message_id
-        log.info("publisher recovering from oper id %d (history %d, messages %d)",
-                 self.applied_id, self.history_id, self.message_id)
+        log.info("publisher recovering from oper id %d (history %s, messages %d)",
+                 self.applied_id, "/".join(map(str, self.stripe_ids)), self.message_id)
 
     # ------------------------------------------------------------ following the log
 
@@ -207,17 +232,28 @@ class Publisher:
         return rows >= MAX_HISTORY_ROWS or messages >= MAX_MESSAGES
 
     def _cut_history_batch(self) -> None:
-        """Close the rows gathered so far into a batch that ends at an operation boundary.
+        """Close the rows gathered so far into a batch per stripe that ends at an operation boundary.
 
         Operations that made no rows (an order that only rests) still move the
-        position on, in a batch of no rows.
+        position on, in a batch of no rows.  After a crash the stripes may stand
+        at different positions; batches are then cut at each of them, and a stripe
+        gets no batch for operations its rows were already committed for.
         """
         self._last_cut = time.monotonic()
         if self.history.count or self.history_upto > self._batched_upto:
-            count = self.history.count
-            self._history_batches.append((self.history_upto, self.history.take(), count))
-            self._batched_upto = self.history_upto
-            self._queued_rows += count
+            upto = self.history_upto
+            parts: list[dict[str, list[tuple[object, ...]]]] = [{} for _ in range(HISTORY_STRIPES)]
+            counts = [0] * HISTORY_STRIPES
+            for table, rows in self.history.take().items():
+                stripe = stripe_of(table)
+                parts[stripe][table] = rows
+                counts[stripe] += len(rows)
+            for stripe in range(HISTORY_STRIPES):
+                if self.stripe_ids[stripe] < upto:
+                    self._history_batches[stripe].append((upto, parts[stripe], counts[stripe]))
+                    self._queued_rows += counts[stripe]
+            self._batched_upto = upto
+            self._kick_history()
 
     async def follow(self) -> None:
         """Apply committed operations as they appear; wake on the engine's notices or a poll."""
@@ -239,7 +275,7 @@ class Publisher:
                         self.applied_id = oper_id
                         if oper_id > self.history_id:
                             self.history_upto = oper_id
-                            if self.history.count >= HISTORY_BATCH_ROWS:
+                            if self.history.count >= HISTORY_BATCH_ROWS or oper_id in self._stripe_marks:
                                 self._cut_history_batch()
                         if oper_id > self.message_id:
                             self.message_upto = oper_id
@@ -265,10 +301,7 @@ class Publisher:
                 pass
 
     def _kick_writers(self) -> None:
-        if ((self.history.count or self._history_batches or self.history_upto > self._batched_upto)
-                and self._history_idle.is_set()):
-            self._history_idle.clear()
-            self._tasks.append(asyncio.create_task(self._write_history()))
+        self._kick_history()
         if (self.messages.count or self.message_upto > self.message_id) and self._message_idle.is_set():
             self._message_idle.clear()
             self._tasks.append(asyncio.create_task(self._publish()))
@@ -276,10 +309,18 @@ class Publisher:
 
     # ------------------------------------------------------------ history
 
-    async def _write_history(self) -> None:
+    def _kick_history(self) -> None:
+        gathering = self.history.count or self.history_upto > self._batched_upto
+        for stripe, idle in enumerate(self._history_idle):
+            if idle.is_set() and (gathering or self._history_batches[stripe]):
+                idle.clear()
+                self._tasks.append(asyncio.create_task(self._write_history(stripe)))
+
+    async def _write_history(self, stripe: int) -> None:
+        batches = self._history_batches[stripe]
         try:
             while True:
-                if not self._history_batches:
+                if not batches:
                     # rows gather for HISTORY_INTERVAL unless a full batch is cut sooner: a statement
                     # costs MariaDB ~85 µs before its first row, and a batch has one per table touched
                     wait = self._last_cut + HISTORY_INTERVAL - time.monotonic()
@@ -287,27 +328,28 @@ class Publisher:
                         await asyncio.sleep(wait)
                         continue
                     self._cut_history_batch()
-                if not self._history_batches:
+                if not batches:
                     return
-                upto, tables, count = self._history_batches.popleft()
+                upto, tables, count = batches.popleft()
                 position = Statement(
-                    f"UPDATE `{HISTORY_POSITION.name}` SET `oper_id` = %s, `time` = %s WHERE `id` = 1 AND `oper_id` = %s",
-                    (upto, time.time(), self.history_id), expect=1)
+                    f"UPDATE `{HISTORY_POSITION.name}` SET `oper_id` = %s, `time` = %s WHERE `id` = %s AND `oper_id` = %s",
+                    (upto, time.time(), 1 + stripe, self.stripe_ids[stripe]), expect=1)
                 ops: list[Any] = [position]
                 for table, rows in tables.items():
                     columns, mysql_row = shape_of(table)
                     ops.append(InsertRows(table, columns, rows, mysql_row))
                 started = time.monotonic()
-                await self._commit_history(ops, upto)
-                log.debug("history: %d rows in %d tables up to oper id %d in %.3f s", count, len(tables), upto,
-                          time.monotonic() - started)
+                await self._commit_history(ops, upto, stripe)
+                log.debug("history stripe %d: %d rows in %d tables up to oper id %d in %.3f s", stripe, count,
+                          len(tables), upto, time.monotonic() - started)
                 self._queued_rows -= count
-                self.history_id = upto
+                self.stripe_ids[stripe] = upto
+                self.history_id = min(self.stripe_ids)
                 self._wakeup.set()
         finally:
-            self._history_idle.set()
+            self._history_idle[stripe].set()
 
-    async def _commit_history(self, ops: list[Any], upto: int) -> None:
+    async def _commit_history(self, ops: list[Any], upto: int, stripe: int) -> None:
         """Commit rows + position; retried until done.  The position check makes a retry of a batch
         that did commit (the answer was lost) a no-op, and stops a second publisher."""
         attempt = 0
@@ -317,14 +359,14 @@ class Publisher:
                 return
             except UnexpectedRowCount:
                 try:
-                    current = await read_position(self.history_db, HISTORY_POSITION.name)
+                    current = await read_position(self.history_db, HISTORY_POSITION.name, 1 + stripe)
                 except DatabaseError as exc:
                     log.critical("cannot read the history position: %s", exc)
                 else:
                     if current == upto:
                         return
-                    log.critical("history position is %d, expected %d: another publisher is writing; stopping",
-                                 current, self.history_id)
+                    log.critical("history position of stripe %d is %d, expected %d: another publisher is writing; "
+                                 "stopping", stripe, current, self.stripe_ids[stripe])
                     os._exit(1)
             except DatabaseError as exc:
                 log.critical("history write up to oper id %d failed: %s", upto, exc)
@@ -543,7 +585,8 @@ class Publisher:
         self._stopping = True
         self._wakeup.set()
         deadline = time.monotonic() + timeout
-        while (self.history.count or self._history_batches or self.messages.count or not self._history_idle.is_set()
+        while (self.history.count or any(self._history_batches) or self.messages.count
+               or not all(idle.is_set() for idle in self._history_idle)
                or not self._message_idle.is_set()) and time.monotonic() < deadline:
             self._kick_writers()
             await asyncio.sleep(0.05)
@@ -559,7 +602,7 @@ def publisher_config(sec: Any) -> EngineConfig:
 
 async def serve(config: EngineConfig, ctx: ServiceContext) -> None:
     log_db = open_database(config.db_log)
-    history_db = open_database(config.db_history)
+    history_db = open_database(config.db_history, pool_size=HISTORY_STRIPES)
     await log_db.start()
     await history_db.start()
     ctx.add_cleanup(log_db.close)
