@@ -21,7 +21,7 @@ import orjson
 
 from common.rpc import PendingReply
 from common.schema import OPERLOG, create_table_sql
-from common.storage import Database, DatabaseError, InsertRows, escape_text
+from common.storage import Database, DatabaseError, InsertRows, escape_text, fetch_packed
 
 log = logging.getLogger(__name__)
 
@@ -196,25 +196,12 @@ async def read_operations(db: Database, after_id: int, *, page: int = READ_PAGE,
 
 
 async def _read_page(db: Database, table: str, after_id: int, page: int) -> list[tuple[int, float, str]]:
-    """Up to `page` rows after `after_id`.  MySQL sends them packed in one text value, which spares
-    the driver's per-row work (most of a replay's reading cost); a page the packing does not hold
-    exactly (a detail with a line break, a server limit) is read again row by row."""
-    if db.dialect == "mysql":
-        packed = await db.fetchall(
-            "SELECT COUNT(*), SUM(CHAR_LENGTH(`id`) + CHAR_LENGTH(`time`) + CHAR_LENGTH(`detail`) + 3) - 1, "
-            "GROUP_CONCAT(`id`, '\t', `time`, '\t', `detail` ORDER BY `id` SEPARATOR '\n') "  # raw tab, line feed
-            f"FROM (SELECT `id`, `time`, `detail` FROM `{table}` WHERE `id` > %s ORDER BY `id` LIMIT %s) AS page",
-            (after_id, page))
-        count, length, text = packed[0]
-        if not count:
-            return []
-        if text is not None and len(text) == length:  # not cut short by group_concat_max_len
-            lines = text.split("\n")
-            if len(lines) == count:
-                try:
-                    return [(int(fields[0]), float(fields[1]), fields[2])
-                            for fields in (line.split("\t", 2) for line in lines)]
-                except (ValueError, IndexError):
-                    pass
+    """Up to `page` rows after `after_id` (packed where the database can: see `fetch_packed`)."""
+    packed = await fetch_packed(db, table, COLUMNS, after_id, page)
+    if packed is not None:
+        try:
+            return [(int(oper_id), float(at), detail) for oper_id, at, detail in packed]  # type: ignore[arg-type]
+        except ValueError:
+            pass
     return list(await db.fetchall(
         f"SELECT `id`, `time`, `detail` FROM `{table}` WHERE `id` > %s ORDER BY `id` LIMIT %s", (after_id, page)))
