@@ -96,19 +96,24 @@ class BookSide:
         self.levels: dict[Decimal, Level] = {}
         self.count = 0
 
-    def insert(self, order: Order) -> None:
+    def insert(self, order: Order, *, sorted_later: bool = False) -> None:
+        """Rest an order at the back of its price level.  With `sorted_later` a new level's key is
+        only appended (a bulk load calls `sort_keys` at the end instead of an insort per level)."""
         key = -order.price if self.is_ask else order.price
         level = self.levels.get(key)
         if level is None:
             level = self.levels[key] = Level(order.price)
             keys = self.keys
-            if not keys or key > keys[-1]:
+            if sorted_later or not keys or key > keys[-1]:
                 keys.append(key)
             else:
                 insort(keys, key)
         level.orders.append(order)
         level.count += 1
         self.count += 1
+
+    def sort_keys(self) -> None:
+        self.keys.sort()
 
     def remove(self, order: Order) -> None:
         """Take a resting order out; it stays flagged in its deque until it reaches the front."""
@@ -478,15 +483,20 @@ class Market:
             order.freeze = order.price * order.left
             self.balances.freeze(order.user, self.money, order.freeze)
 
-    def insert(self, order: Order) -> None:
-        """Add a resting order to the book without touching balances (snapshot loading)."""
+    def insert(self, order: Order, *, sorted_later: bool = False) -> None:
+        """Add a resting order to the book without touching balances; snapshot loading passes
+        `sorted_later` and calls `sort_book` once it has inserted every order."""
         order.resting = True
-        (self.asks if order.side == ASK else self.bids).insert(order)
+        (self.asks if order.side == ASK else self.bids).insert(order, sorted_later=sorted_later)
         self.orders[order.id] = order
         user_orders = self.users.get(order.user)
         if user_orders is None:
             user_orders = self.users[order.user] = {}
         user_orders[order.id] = order
+
+    def sort_book(self) -> None:
+        self.asks.sort_keys()
+        self.bids.sort_keys()
 
     def _finish(self, order: Order) -> None:
         """Take an order off the book, release its freeze, record it if it traded (§5.9)."""

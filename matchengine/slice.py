@@ -182,11 +182,13 @@ async def load_slice(db: Database, engine: Engine, info: SliceInfo) -> None:
             order.deal_stock = dec(deal_stock)
             order.deal_money = dec(deal_money)
             order.deal_fee = dec(deal_fee)
-            market.insert(order)
+            market.insert(order, sorted_later=True)
         if len(memo) > 1_000_000:
             memo.clear()
         if len(rows) < PAGE_ROWS:
             break
+    for market in markets.values():
+        market.sort_book()
 
     balances = engine.balances
     last = 0
