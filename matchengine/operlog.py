@@ -151,15 +151,36 @@ async def operlog_tables(db: Database) -> list[str]:
     return sorted(n for n in names if n[len(OPERLOG_PREFIX):].isdigit() and n != OPERLOG.name)
 
 
-async def read_operations(db: Database, after_id: int, *, page: int = READ_PAGE,
-                          strict: bool = True) -> AsyncIterator[list[tuple[int, float, str]]]:
+class OperlogCatalog:
+    """The daily tables, for a reader that follows the log: listed again at most every `max_age`
+    seconds, or when asked (a reader that finds nothing where the engine says there is more)."""
+
+    def __init__(self, max_age: float = 1.0) -> None:
+        self.max_age = max_age
+        self._tables: list[str] = []
+        self._listed_at = -max_age
+
+    async def tables(self, db: Database, refresh: bool = False) -> list[str]:
+        now = time.monotonic()
+        if refresh or now - self._listed_at >= self.max_age:
+            self._tables = await operlog_tables(db)
+            self._listed_at = now
+        return self._tables
+
+
+async def read_operations(db: Database, after_id: int, *, page: int = READ_PAGE, strict: bool = True,
+                          catalog: OperlogCatalog | None = None,
+                          refresh: bool = False) -> AsyncIterator[list[tuple[int, float, str]]]:
     """Pages of (id, time, detail) with id > after_id, in id order, across the daily tables.
 
     With `strict`, the first id must be after_id + 1 and each id the previous + 1;
     anything else raises LogGapError naming the table and ids.  The next page is
     asked for before this one is handed out, so the database works on it meanwhile.
+    A `catalog` spares a reader that calls again and again listing the tables
+    each time (`refresh` lists them again now).
     """
-    tables = await operlog_tables(db)
+    catalog = catalog or OperlogCatalog()
+    tables = await catalog.tables(db, refresh)
     start = 0
     for i in range(len(tables) - 1, -1, -1):
         rows = await db.fetchall(f"SELECT MAX(`id`) FROM `{tables[i]}`")

@@ -63,7 +63,7 @@ from .engine import Engine
 from .events import TradeListener
 from .history import HistoryRows, shape_of
 from .message import HEADER_KEY, TOPICS, Messages, header_value, parse_header, tag_messages
-from .operlog import READ_PAGE, read_operations
+from .operlog import READ_PAGE, OperlogCatalog, read_operations
 from .slice import ensure_log_tables, load_slice, newest_slice, take_snapshot, write_slice
 
 log = logging.getLogger(__name__)
@@ -259,12 +259,14 @@ class Publisher:
         """Apply committed operations as they appear; wake on the engine's notices or a poll."""
         replay = self.commands.replay
         loop = asyncio.get_running_loop()
+        catalog = OperlogCatalog()
+        stuck = False  # the engine has committed more than the tables as last listed hold (a new day's table)
         while not self._stopping:
             round_started = loop.time()
             progressed = False
             full = self._over_bound()
             if not full:
-                async for rows in read_operations(self.log_db, self.applied_id):
+                async for rows in read_operations(self.log_db, self.applied_id, catalog=catalog, refresh=stuck):
                     for index, (oper_id, at, detail) in enumerate(rows):
                         if index and not index % YIELD_EVERY:
                             await asyncio.sleep(0)  # let the writers hand the database its next statement
@@ -287,6 +289,7 @@ class Publisher:
             else:
                 log.debug("publisher buffers full: waiting for the writers")
             if progressed:
+                stuck = False
                 if self.committed_hint - self.applied_id < READ_PAGE and not self._stopping:
                     # a trickle: let operations gather, so that a busy engine does not cost a log read,
                     # a history commit and a Kafka round per group commit
@@ -294,6 +297,9 @@ class Publisher:
                 continue
             self._wakeup.clear()
             if not full and self.committed_hint > self.applied_id:
+                if stuck:  # listed afresh and still nothing: the hint is ahead of what is readable yet
+                    await asyncio.sleep(FOLLOW_INTERVAL)
+                stuck = True
                 continue
             try:
                 await asyncio.wait_for(self._wakeup.wait(), POLL_INTERVAL)

@@ -15,8 +15,16 @@ from pathlib import Path
 import pytest
 
 from common.config import DatabaseConfig
-from common.storage import Database, open_database
-from matchengine.operlog import LogGapError, OperlogWriter, encode_detail, operlog_table, read_operations
+from common.schema import OPERLOG, create_table_sql
+from common.storage import Database, InsertRows, open_database
+from matchengine.operlog import (
+    LogGapError,
+    OperlogCatalog,
+    OperlogWriter,
+    encode_detail,
+    operlog_table,
+    read_operations,
+)
 from matchengine.slice import ensure_log_tables
 from tests.support import drop_databases, unique_name
 
@@ -55,9 +63,10 @@ async def write(db: Database, entries: list[tuple[str, list[object]]]) -> list[t
     return [(i + 1, now + i / 7, encode_detail(method, params)) for i, (method, params) in enumerate(entries)]
 
 
-async def read_all(db: Database, after: int, page: int) -> list[tuple[int, float, str]]:
+async def read_all(db: Database, after: int, page: int, catalog: OperlogCatalog | None = None,
+                   refresh: bool = False) -> list[tuple[int, float, str]]:
     rows: list[tuple[int, float, str]] = []
-    async for batch in read_operations(db, after, page=page):
+    async for batch in read_operations(db, after, page=page, catalog=catalog, refresh=refresh):
         rows += batch
     return rows
 
@@ -84,3 +93,18 @@ async def test_a_gap_is_refused_naming_the_table_and_ids(db: Database) -> None:
     await db.execute(f"DELETE FROM `{table}` WHERE `id` = 20")
     with pytest.raises(LogGapError, match=f"operation log {table}: expected id 20, found id 21"):
         await read_all(db, 0, 8)
+
+
+async def test_a_catalog_lists_the_daily_tables_again_when_asked_or_when_old(db: Database) -> None:
+    written = await write(db, details(30))
+    catalog = OperlogCatalog(max_age=3600)
+    assert await read_all(db, 0, 100, catalog) == written
+    # the engine moves on to the next day's table
+    tomorrow = operlog_table(time.time() + 86400)
+    for sql in create_table_sql(OPERLOG, db.dialect, tomorrow):
+        await db.execute(sql)
+    later = [(31, time.time(), encode_detail("update_balance", [1, "BTC", "deposit", 31, "1", {}]))]
+    await db.transact([InsertRows(tomorrow, ("id", "time", "detail"), later)])
+    assert await read_all(db, 30, 100, catalog) == []  # listed an hour ago as far as it knows
+    assert await read_all(db, 30, 100, catalog, refresh=True) == later
+    assert await read_all(db, 0, 100, OperlogCatalog(max_age=0)) == written + later
