@@ -184,6 +184,14 @@ class Daemon:
     def log_text(self) -> str:
         return self.output.read_text(errors="replace")
 
+    def wait_log_line(self, text: str, timeout: float = 10.0) -> None:
+        """Wait until the daemon's log file holds `text` (lines reach the file a moment after the event)."""
+        log = Path(self.config["log"]["path"] + ".log")
+        deadline = time.monotonic() + timeout
+        while not (log.exists() and text in log.read_text(errors="replace")):
+            assert time.monotonic() < deadline, f"no {text!r} in {log}"
+            time.sleep(0.05)
+
 
 def base_config(name: str, workdir: Path) -> dict[str, Any]:
     return {

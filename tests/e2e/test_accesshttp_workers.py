@@ -86,7 +86,7 @@ def test_a_killed_worker_is_restarted(two_workers: tuple[Daemon, FakeBackend]) -
         time.sleep(0.05)
     time.sleep(0.5)
     assert len(served_by(port, 40)) == 2
-    assert "exited with status -9; restarting" in (Path(daemon.config["log"]["path"] + ".log")).read_text()
+    daemon.wait_log_line("exited with status -9; restarting")
 
 
 def test_stop_ends_every_worker(two_workers: tuple[Daemon, FakeBackend]) -> None:

@@ -80,7 +80,7 @@ async def test_a_dead_worker_is_restarted(exchange: Exchange) -> None:
     else:
         raise AssertionError("the killed worker was not restarted")
     assert exchange.accessws is not None
-    assert "exited with status -9; restarting" in Path(exchange.accessws.config["log"]["path"] + ".log").read_text()
+    exchange.accessws.wait_log_line("exited with status -9; restarting")
     # every connection is served again, by whichever worker gets it (unix socket too)
     for _ in range(8):
         client = await WsClient.open(exchange.url)
