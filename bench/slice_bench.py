@@ -60,7 +60,7 @@ async def run(args: argparse.Namespace, db_name: str) -> dict[str, object]:
     loaded, _ = build_engine(0)
     cpu, started = time.process_time(), time.perf_counter()
     if args.row_by_row:
-        with mock.patch.object(slices, "fetch_packed", mock.AsyncMock(return_value=None)):
+        with mock.patch("common.storage.fetch_packed", mock.AsyncMock(return_value=None)):
             await slices.load_slice(db, loaded, info)
     else:
         await slices.load_slice(db, loaded, info)

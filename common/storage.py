@@ -17,7 +17,7 @@ import logging
 import re
 import sqlite3
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -350,6 +350,44 @@ async def fetch_packed(db: Database, table: str, columns: Sequence[str], after_i
                 text_value = values[index]
                 values[index] = None if text_value == "~" else text_value[1:]  # type: ignore[index]
     return result
+
+
+async def read_pages(db: Database, table: str, columns: Sequence[str], typed: Callable[[list[Any]], tuple[Any, ...]],
+                     *, after_id: int = 0, page: int = 10000,
+                     nullable: Sequence[str] = ()) -> AsyncIterator[list[tuple[Any, ...]]]:
+    """Pages of `table`'s rows with `id` > after_id, in id order: `columns`, the first of them `id`.
+
+    Each page is read packed where the database can (`fetch_packed`; `typed` turns
+    a row of its text into the types the driver would give), else row by row.
+    The next page is asked for before this one is handed out, so the database
+    works on it while the caller uses this one.
+    """
+    ahead = asyncio.ensure_future(_read_page(db, table, columns, typed, after_id, page, nullable))
+    try:
+        while True:
+            rows = await ahead
+            if len(rows) < page:
+                if rows:
+                    yield rows
+                return
+            ahead = asyncio.ensure_future(_read_page(db, table, columns, typed, rows[-1][0], page, nullable))
+            await asyncio.sleep(0)  # the query goes out now, not after the caller has used this page
+            yield rows
+    finally:
+        if not ahead.done():
+            ahead.cancel()
+
+
+async def _read_page(db: Database, table: str, columns: Sequence[str], typed: Callable[[list[Any]], tuple[Any, ...]],
+                     after_id: int, page: int, nullable: Sequence[str]) -> list[tuple[Any, ...]]:
+    packed = await fetch_packed(db, table, columns, after_id, page, nullable)
+    if packed is not None:
+        try:
+            return [typed(row) for row in packed]
+        except ValueError:
+            pass
+    return list(await db.fetchall(f"SELECT {', '.join(f'`{c}`' for c in columns)} FROM `{table}` WHERE `id` > %s "
+                                  "ORDER BY `id` LIMIT %s", (after_id, page)))
 
 
 def _mysql_error(exc: BaseException) -> DatabaseError:

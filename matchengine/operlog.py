@@ -15,13 +15,14 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
 from typing import Any
 
 import orjson
 
 from common.rpc import PendingReply
 from common.schema import OPERLOG, create_table_sql
-from common.storage import Database, DatabaseError, InsertRows, escape_text, fetch_packed
+from common.storage import Database, DatabaseError, InsertRows, escape_text, read_pages
 
 log = logging.getLogger(__name__)
 
@@ -174,10 +175,10 @@ async def read_operations(db: Database, after_id: int, *, page: int = READ_PAGE,
     """Pages of (id, time, detail) with id > after_id, in id order, across the daily tables.
 
     With `strict`, the first id must be after_id + 1 and each id the previous + 1;
-    anything else raises LogGapError naming the table and ids.  The next page is
-    asked for before this one is handed out, so the database works on it meanwhile.
-    A `catalog` spares a reader that calls again and again listing the tables
-    each time (`refresh` lists them again now).
+    anything else raises LogGapError naming the table and ids.  Pages come as
+    `read_pages` reads them (packed, one ahead).  A `catalog` spares a reader
+    that calls again and again listing the tables each time (`refresh` lists
+    them again now).
     """
     catalog = catalog or OperlogCatalog()
     tables = await catalog.tables(db, refresh)
@@ -190,14 +191,10 @@ async def read_operations(db: Database, after_id: int, *, page: int = READ_PAGE,
             start = i + 1
             break
     expected = after_id + 1
-    ahead: asyncio.Future[list[tuple[int, float, str]]] | None = None
-    try:
-        for table in tables[start:]:
-            ahead = asyncio.ensure_future(_read_page(db, table, expected - 1, page))
-            while True:
-                rows = await ahead
-                if not rows:
-                    break
+    for table in tables[start:]:
+        # closed on the way out, so that no page read ahead is left running on the connection
+        async with aclosing(read_pages(db, table, COLUMNS, _typed_row, after_id=expected - 1, page=page)) as pages:
+            async for rows in pages:
                 if strict:
                     for row in rows:
                         if row[0] != expected:
@@ -205,24 +202,8 @@ async def read_operations(db: Database, after_id: int, *, page: int = READ_PAGE,
                         expected += 1
                 else:
                     expected = rows[-1][0] + 1
-                if len(rows) < page:
-                    yield rows
-                    break
-                ahead = asyncio.ensure_future(_read_page(db, table, expected - 1, page))
-                await asyncio.sleep(0)  # the query goes out now, not after the caller has used this page
                 yield rows
-    finally:
-        if ahead is not None and not ahead.done():
-            ahead.cancel()
 
 
-async def _read_page(db: Database, table: str, after_id: int, page: int) -> list[tuple[int, float, str]]:
-    """Up to `page` rows after `after_id` (packed where the database can: see `fetch_packed`)."""
-    packed = await fetch_packed(db, table, COLUMNS, after_id, page)
-    if packed is not None:
-        try:
-            return [(int(oper_id), float(at), detail) for oper_id, at, detail in packed]  # type: ignore[arg-type]
-        except ValueError:
-            pass
-    return list(await db.fetchall(
-        f"SELECT `id`, `time`, `detail` FROM `{table}` WHERE `id` > %s ORDER BY `id` LIMIT %s", (after_id, page)))
+def _typed_row(row: list[str]) -> tuple[int, float, str]:
+    return int(row[0]), float(row[1]), row[2]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -26,7 +26,7 @@ from common.schema import (
     TRADE_LOG_TABLES,
     create_table_sql,
 )
-from common.storage import Database, InsertRows, Statement, fetch_packed
+from common.storage import Database, InsertRows, Statement, read_pages
 
 from .engine import Engine
 from .order import Order
@@ -159,89 +159,65 @@ async def load_slice(db: Database, engine: Engine, info: SliceInfo) -> None:
             value = memo[text] = Decimal(text)
         return value
 
-    table = f"slice_order_{stamp}"
-    ahead = asyncio.ensure_future(_order_page(db, table, 0))
-    while True:
-        rows = await ahead
-        if len(rows) == PAGE_ROWS:  # the database reads the next page while this one is built
-            ahead = asyncio.ensure_future(_order_page(db, table, rows[-1][0]))
-            await asyncio.sleep(0)
-        for row in rows:
-            (oid, otype, side, ctime, mtime, user, market_name, source, price, amount, taker_fee, maker_fee,
-             left, freeze, deal_stock, deal_money, deal_fee) = row
-            market = markets.get(market_name)
-            if market is None:
-                raise ValueError(f"slice {stamp}: order {oid} is in unknown market {market_name!r}")
-            if source is not None:
-                source = sources.setdefault(source, source)
-            order = Order(oid, otype, side, ctime, user, market.spec.name, source, dec(price), dec(amount),
-                          dec(taker_fee), dec(maker_fee), zero)
-            order.mtime = mtime
-            order.left = dec(left)
-            order.freeze = dec(freeze)
-            order.deal_stock = dec(deal_stock)
-            order.deal_money = dec(deal_money)
-            order.deal_fee = dec(deal_fee)
-            market.insert(order, sorted_later=True)
-        if len(memo) > 1_000_000:
-            memo.clear()
-        if len(rows) < PAGE_ROWS:
-            break
+    orders = read_pages(db, f"slice_order_{stamp}", SLICE_ORDER.column_names, _typed_order, page=PAGE_ROWS,
+                        nullable=("source",))
+    async with aclosing(orders):  # a bad row stops the load: no page read ahead is left running
+        async for rows in orders:
+            for row in rows:
+                (oid, otype, side, ctime, mtime, user, market_name, source, price, amount, taker_fee, maker_fee,
+                 left, freeze, deal_stock, deal_money, deal_fee) = row
+                market = markets.get(market_name)
+                if market is None:
+                    raise ValueError(f"slice {stamp}: order {oid} is in unknown market {market_name!r}")
+                if source is not None:
+                    source = sources.setdefault(source, source)
+                order = Order(oid, otype, side, ctime, user, market.spec.name, source, dec(price), dec(amount),
+                              dec(taker_fee), dec(maker_fee), zero)
+                order.mtime = mtime
+                order.left = dec(left)
+                order.freeze = dec(freeze)
+                order.deal_stock = dec(deal_stock)
+                order.deal_money = dec(deal_money)
+                order.deal_fee = dec(deal_fee)
+                market.insert(order, sorted_later=True)
+            if len(memo) > 1_000_000:
+                memo.clear()
     for market in markets.values():
         market.sort_book()
 
     balances = engine.balances
-    last = 0
-    while True:
-        rows = await _page(db, f"slice_balance_{stamp}", ("id", "user_id", "asset", "t", "balance"), last,
-                           (int, int, str, int, str))
-        for _, user, asset, kind, value in rows:
-            if asset not in engine.assets:
-                raise ValueError(f"slice {stamp}: balance of user {user} in unknown asset {asset!r}")
-            balances.restore(user, kind, asset, Decimal(value))
-        if len(rows) < PAGE_ROWS:
-            break
-        last = rows[-1][0]
+    entries = read_pages(db, f"slice_balance_{stamp}", ("id", "user_id", "asset", "t", "balance"), _typed_balance,
+                         page=PAGE_ROWS)
+    async with aclosing(entries):
+        async for rows in entries:
+            for _, user, asset, kind, value in rows:
+                if asset not in engine.assets:
+                    raise ValueError(f"slice {stamp}: balance of user {user} in unknown asset {asset!r}")
+                balances.restore(user, kind, asset, Decimal(value))
 
-    last = 0
-    while True:
-        rows = await _page(db, f"slice_update_{stamp}", ("id", "user_id", "asset", "business", "business_id", "time"),
-                           last, (int, int, str, str, int, float))
-        for _, user, asset, business, business_id, at in rows:
-            engine.updates[(user, asset, business, int(business_id))] = at
-        if len(rows) < PAGE_ROWS:
-            break
-        last = rows[-1][0]
+    guard = read_pages(db, f"slice_update_{stamp}", ("id", "user_id", "asset", "business", "business_id", "time"),
+                       _typed_update, page=PAGE_ROWS)
+    async with aclosing(guard):
+        async for rows in guard:
+            for _, user, asset, business, business_id, at in rows:
+                engine.updates[(user, asset, business, int(business_id))] = at
 
     engine.seq.order_id = info.end_order_id
     engine.seq.deal_id = info.end_deals_id
 
 
-async def _page(db: Database, table: str, columns: tuple[str, ...], after_id: int,
-                types: tuple[Callable[[str], Any], ...]) -> list[tuple[Any, ...]]:
-    """One page of a slice table in id order, typed (packed where the database can: see `fetch_packed`)."""
-    packed = await fetch_packed(db, table, columns, after_id, PAGE_ROWS)
-    if packed is not None:
-        try:
-            return [tuple(kind(value) for kind, value in zip(types, row, strict=True)) for row in packed]  # type: ignore[arg-type]
-        except ValueError:
-            pass
-    return list(await db.fetchall(f"SELECT {', '.join(f'`{c}`' for c in columns)} FROM `{table}` WHERE `id` > %s "
-                                  "ORDER BY `id` LIMIT %s", (after_id, PAGE_ROWS)))
+# a page's text as the driver would type it (see common.storage.read_pages)
+
+def _typed_order(r: list[Any]) -> tuple[Any, ...]:
+    return (int(r[0]), int(r[1]), int(r[2]), float(r[3]), float(r[4]), int(r[5]), *r[6:])
 
 
-async def _order_page(db: Database, table: str, after_id: int) -> list[tuple[Any, ...]]:
-    """One page of a slice's orders (the hot path of a restart with a big book, so typed by hand)."""
-    columns = SLICE_ORDER.column_names
-    packed = await fetch_packed(db, table, columns, after_id, PAGE_ROWS, nullable=("source",))
-    if packed is not None:
-        try:
-            return [(int(r[0]), int(r[1]), int(r[2]), float(r[3]), float(r[4]), int(r[5]), *r[6:])  # type: ignore[arg-type]
-                    for r in packed]
-        except ValueError:
-            pass
-    return list(await db.fetchall(f"SELECT {', '.join(f'`{c}`' for c in columns)} FROM `{table}` WHERE `id` > %s "
-                                  "ORDER BY `id` LIMIT %s", (after_id, PAGE_ROWS)))
+def _typed_balance(r: list[Any]) -> tuple[Any, ...]:
+    return int(r[0]), int(r[1]), r[2], int(r[3]), r[4]
+
+
+def _typed_update(r: list[Any]) -> tuple[Any, ...]:
+    return int(r[0]), int(r[1]), r[2], r[3], int(r[4]), float(r[5])
 
 
 __all__ = ["SLICE_HISTORY", "SliceInfo", "Snapshot", "ensure_log_tables", "load_slice", "newest_slice",
