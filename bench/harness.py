@@ -17,6 +17,15 @@ import time
 import zlib
 from dataclasses import dataclass, field
 
+import orjson
+
+from common.config import DatabaseConfig
+from common.errors import RpcError
+from common.storage import open_database
+from matchengine.commands import OP_LIMIT_ORDER, OP_UPDATE_BALANCE, Commands
+from matchengine.operlog import OperlogWriter
+from matchengine.slice import ensure_log_tables
+
 HEADER = struct.Struct("<IIHIIIQIH")
 MAGIC = 0x70656562
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -199,3 +208,40 @@ class CpuMeter:
                             "cpu_us_per_order": round(used / max(per, 1) * 1e6, 1)}
         report["total_cpu_us_per_order"] = {"value": round(sum(v["cpu_us_per_order"] for v in report.values()), 1)}
         return report
+
+
+async def write_operation_log(db_config: DatabaseConfig, commands: Commands, *, users: int, book: int, orders: int,
+                              money_prec: int) -> tuple[int, int]:
+    """An operation log of the load_http.py stream, as the engine writes it, through `commands`' core:
+    `users` funded users, `book` resting orders, then `orders` of which about half cross.
+    (operations logged, orders accepted)."""
+    db = open_database(db_config)
+    await db.start()
+    await ensure_log_tables(db)
+    writer = OperlogWriter(db, 0)
+    writer.start()
+    now = time.time()
+    for user in range(1, users + 1):
+        for asset, amount in (("BTC", "1000000"), ("USDT", "10000000000")):
+            params = [user, asset, "deposit", user, amount, {}]
+            commands.balance_update(params, now)
+            writer.append(now, OP_UPDATE_BALANCE, params)
+    rnd = random.Random(1)
+    stream = (order_stream(rnd, book, users, taker_ratio=0.0, band=200, money_prec=money_prec)
+              + order_stream(rnd, orders, users, money_prec=money_prec))
+    accepted = 0
+    for body in stream:
+        params = orjson.loads(body)
+        now += 0.0001
+        try:
+            commands.put_limit(params, now)
+        except RpcError:
+            continue
+        accepted += 1
+        writer.append(now, OP_LIMIT_ORDER, params)
+        if writer.pending >= 20000:
+            await writer.flush()
+    await writer.flush()
+    await writer.stop()
+    await db.close()
+    return writer.last_id, accepted

@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import json
 import os
-import random
 import subprocess
 import sys
 import tempfile
@@ -24,57 +23,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pymysql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import CpuMeter, order_stream, pids_named
+from bench.harness import CpuMeter, pids_named, write_operation_log
 from common.config import Section
-from common.storage import open_database
-from matchengine.commands import OP_LIMIT_ORDER, OP_UPDATE_BALANCE, Commands
+from matchengine.commands import Commands
 from matchengine.config import load_config
 from matchengine.engine import Engine
-from matchengine.operlog import OperlogWriter
-from matchengine.slice import ensure_log_tables
 from tests.support import Broker, drop_databases, engine_config, mysql_connect, mysql_query, unique_name
 
 HISTORY_KINDS = ("balance_history", "order_history", "order_detail", "deal_history", "user_deal_history")
-
-
-async def write_log(config: dict[str, object], users: int, book: int, orders: int) -> tuple[int, int]:
-    """The operation log of the stream, as the engine would have written it; (operations, orders accepted)."""
-    engine_settings = load_config(Section(config, ""))
-    db = open_database(engine_settings.db_log)
-    await db.start()
-    await ensure_log_tables(db)
-    writer = OperlogWriter(db, 0)
-    writer.start()
-    commands = Commands(Engine(engine_settings.assets, engine_settings.markets))
-    now = time.time()
-    for user in range(1, users + 1):
-        for asset, amount in (("BTC", "1000000"), ("USDT", "10000000000")):
-            params = [user, asset, "deposit", user, amount, {}]
-            commands.balance_update(params, now)
-            writer.append(now, OP_UPDATE_BALANCE, params)
-    rnd = random.Random(1)
-    stream = order_stream(rnd, book, users, taker_ratio=0.0, band=200) + order_stream(rnd, orders, users)
-    accepted = 0
-    for body in stream:
-        params = orjson.loads(body)
-        now += 0.0001
-        try:
-            commands.put_limit(params, now)
-        except Exception:
-            continue
-        accepted += 1
-        writer.append(now, OP_LIMIT_ORDER, params)
-        if writer.pending >= 20000:
-            await writer.flush()
-    await writer.flush()
-    await writer.stop()
-    await db.close()
-    return writer.last_id, accepted
 
 
 def caught_up(conn: Any, log_db: str, history_db: str, operations: int) -> bool:
@@ -115,7 +75,10 @@ def main() -> None:
     config_path.write_text(json.dumps(config))
     publisher = None
     try:
-        operations, accepted = asyncio.run(write_log(config, args.users, args.book, args.orders))
+        settings = load_config(Section(config, ""))
+        commands = Commands(Engine(settings.assets, settings.markets))
+        operations, accepted = asyncio.run(write_operation_log(settings.db_log, commands, users=args.users,
+                                                               book=args.book, orders=args.orders, money_prec=2))
         mariadb = pids_named("mariadbd")
         publisher = subprocess.Popen([sys.executable, "-m", "matchengine.publisher", str(config_path)],
                                      cwd=Path(__file__).resolve().parent.parent,

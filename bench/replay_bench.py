@@ -15,52 +15,18 @@ import asyncio
 import cProfile
 import json
 import pstats
-import random
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.core_bench import build_engine, order_stream
-from bench.harness import pids_named, proc_cpu
+from bench.core_bench import build_engine
+from bench.harness import pids_named, proc_cpu, write_operation_log
 from common.config import DatabaseConfig
 from common.storage import open_database
 from matchengine.__main__ import restore
-from matchengine.commands import OP_LIMIT_ORDER, OP_UPDATE_BALANCE
-from matchengine.operlog import OperlogWriter
-from matchengine.slice import ensure_log_tables
 from tests.support import drop_databases, unique_name
-
-
-async def write_log(db_name: str, users: int, book: int, orders: int) -> int:
-    """Run the stream through a core whose writes are logged as the server logs them; the op count."""
-    db = open_database(DatabaseConfig(host="127.0.0.1", user="root", name=db_name))
-    await db.start()
-    await ensure_log_tables(db)
-    writer = OperlogWriter(db, 0)
-    writer.start()
-    _, commands = build_engine(0)
-    now = time.time()
-    for user in range(1, users + 1):
-        for asset, amount in (("BTC", "1000000"), ("USDT", "10000000000")):
-            params = [user, asset, "deposit", user, amount, {}]
-            commands.balance_update(params, now)
-            writer.append(now, OP_UPDATE_BALANCE, params)
-    rnd = random.Random(1)
-    stream = order_stream(rnd, book, users, 0.0, band=200) + order_stream(rnd, orders, users, 0.5, band=20)
-    for params in stream:
-        try:
-            commands.put_limit(params, now)
-        except Exception:
-            continue
-        writer.append(now, OP_LIMIT_ORDER, params)
-        if writer.pending >= 20000:
-            await writer.flush()
-    await writer.flush()
-    await writer.stop()
-    await db.close()
-    return writer.last_id
 
 
 async def replay(db_name: str) -> tuple[int, float, float]:
@@ -83,7 +49,10 @@ def main() -> None:
     args = ap.parse_args()
     db_name = unique_name("bench_replay")
     try:
-        operations = asyncio.run(write_log(db_name, args.users, args.book, args.orders))
+        _, commands = build_engine(0)
+        operations, _ = asyncio.run(write_operation_log(
+            DatabaseConfig(host="127.0.0.1", user="root", name=db_name), commands, users=args.users,
+            book=args.book, orders=args.orders, money_prec=8))
         if args.profile:
             profile = cProfile.Profile()
             profile.runcall(asyncio.run, replay(db_name))
