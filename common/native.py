@@ -93,3 +93,20 @@ def guard() -> SourceFinder | None:
 
 def is_compiled(module: ModuleType) -> bool:
     return not (module.__file__ or "").endswith(".py")
+
+
+def main() -> int:
+    """`python -m common.native`: exit status 1 when compiled modules are stale (run.sh then reinstalls)."""
+    compiled = compiled_files()
+    stamp = read_stamp()
+    stale = stale_modules(compiled, stamp)
+    missing = sorted(set(stamp) - set(compiled))
+    if stale or missing:
+        print(f"stale: {', '.join(stale + missing)}")
+        return 1
+    print(f"compiled: {', '.join(sorted(compiled))}" if compiled else "pure python")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
