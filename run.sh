@@ -13,7 +13,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=".venv/.installed-$(cat pyproject.toml setup.py | sha1sum | cut -c1-12)"
 # (re)install on first use, when the build changes, or when a compiled core module's source changed
-if [ ! -e "$stamp" ] || ! .venv/bin/python -W ignore -m common.native >/dev/null 2>&1; then
+if [ ! -e "$stamp" ] || ! .venv/bin/python -W ignore -c "import sys, common.native as n; sys.exit(n.main())" >/dev/null 2>&1; then
     .venv/bin/pip install -q --disable-pip-version-check -e .
     rm -f .venv/.installed-*
     touch "$stamp"

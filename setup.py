@@ -29,6 +29,8 @@ COMPILED = (
     "matchengine/market.py",
     "matchengine/engine.py",
     "matchengine/commands.py",
+    "matchengine/history.py",
+    "matchengine/message.py",
 )
 
 

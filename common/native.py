@@ -96,7 +96,7 @@ def is_compiled(module: ModuleType) -> bool:
 
 
 def main() -> int:
-    """`python -m common.native`: exit status 1 when compiled modules are stale (run.sh then reinstalls)."""
+    """Exit status 1 when compiled modules are stale (run.sh then reinstalls)."""
     compiled = compiled_files()
     stamp = read_stamp()
     stale = stale_modules(compiled, stamp)
@@ -106,7 +106,3 @@ def main() -> int:
         return 1
     print(f"compiled: {', '.join(sorted(compiled))}" if compiled else "pure python")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -20,6 +20,12 @@
    logged at FATAL with its traceback and the exit status is 1; the watchdog
    does not restart a worker that exited.
 
+Garbage collection is set for daemons that hold a large heap: young
+collections as usual, full ones only after 1,000 middle ones (a full one scans
+every object; in the publisher they cost 15 % of its CPU), and what exists at
+``ctx.ready()`` (modules, the restored books and balances) is frozen out of
+them, so a big state does not make long pauses.
+
 The config object built by `load` must have the attributes ``log``
 (`LogConfig`), ``alert`` (`AlertConfig`, or None for a daemon that sends no
 alerts) and ``process`` (`ProcessConfig`); see `ServiceConfig`.
@@ -29,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import faulthandler
+import gc
 import logging
 import os
 import sys
@@ -42,6 +49,7 @@ from common.log import VIP, flush_logs, setup_logging
 
 VERSION = "0.1.0"
 DAEMON_OPTION = "--daemon"
+GC_THRESHOLDS = (700, 10, 1000)
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +92,7 @@ class ServiceContext:
         if self.is_ready:
             return
         self.is_ready = True
+        gc.freeze()
         logger.log(VIP, "server start")
         _print("server start", sys.stderr)
 
@@ -212,6 +221,7 @@ def run_service(name: str, load: Callable[[Section], C], main: Callable[[C, Serv
 
     import uvloop
 
+    gc.set_threshold(*GC_THRESHOLDS)
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     try:
         code = asyncio.run(_serve(name, config, main, signals, daemon, os.path.abspath(path)))

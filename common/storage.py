@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import sqlite3
 import warnings
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -23,9 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from pymysql.constants import CLIENT
-from pymysql.converters import escape_string as _escape_string
 
 from .config import DatabaseConfig
+from .sqltext import escape_text
 
 log = logging.getLogger(__name__)
 
@@ -272,16 +271,6 @@ async def _run_multi(cur: Any, batch: list[str]) -> None:
     await cur.execute(";".join(batch))
     while await cur.nextset():
         pass
-
-
-_NEEDS_ESCAPE = re.compile("[\x00\n\r\\\\'\x1a]")
-
-
-def escape_text(text: str) -> str:
-    """Text escaped for a single-quoted MySQL string literal (most text needs nothing)."""
-    if _NEEDS_ESCAPE.search(text) is None:
-        return text
-    return _escape_string(text)
 
 
 def _literal(value: Any) -> str:

@@ -20,7 +20,7 @@ import orjson
 
 from common.decimals import column_text, fmt
 from common.schema import HISTORY_SHARDS
-from common.storage import escape_text as _esc
+from common.sqltext import escape_text as _esc
 
 from .order import ASK, BID, MAKER, TAKER, Order
 

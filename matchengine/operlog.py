@@ -22,7 +22,8 @@ import orjson
 
 from common.rpc import PendingReply
 from common.schema import OPERLOG, create_table_sql
-from common.storage import Database, DatabaseError, InsertRows, escape_text, read_pages
+from common.sqltext import escape_text
+from common.storage import Database, DatabaseError, InsertRows, read_pages
 
 log = logging.getLogger(__name__)
 

@@ -64,6 +64,9 @@ async def main(cfg: Config, ctx: ServiceContext) -> None:
     if cfg.mode == "crash":
         raise RuntimeError("boom")
     ctx.ready()
+    import gc
+    with open(os.path.join(cfg.workdir, "gc"), "w") as f:
+        f.write(f"{gc.get_threshold()} {gc.get_freeze_count() > 0}")
     await ctx.stopping.wait()
 
 
@@ -240,6 +243,15 @@ def test_foreground_lock_signals_and_clean_stop(svc: Service) -> None:
     assert log.index("server start") < log.index("(SIGTERM) received, exiting") < log.index("server stop")
     with open(svc.tmp / f"{NAME}.lock", "rb") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_full_collections_are_rare_and_the_start_up_heap_is_frozen(svc: Service) -> None:
+    proc = svc.start(str(svc.config))
+    svc.worker()
+    assert wait_for(lambda: (svc.tmp / "gc").exists())
+    assert (svc.tmp / "gc").read_text() == "(700, 10, 1000) True"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 0
 
 
 def test_foreground_ctrl_c_stops_gracefully(svc: Service) -> None:
