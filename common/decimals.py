@@ -12,22 +12,23 @@ from __future__ import annotations
 import decimal
 import re
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from typing import Final
 
 EXCHANGE_CONTEXT = decimal.Context(
     prec=34, rounding=ROUND_DOWN, Emin=-6143, Emax=6144, capitals=0, clamp=1, traps=[]
 )
 
-ZERO = Decimal(0)
-ONE = Decimal(1)
+ZERO: Final = Decimal(0)
+ONE: Final = Decimal(1)
 
 # A value whose integer part has more digits than this cannot be stored in a
 # DECIMAL(30,16) column (balances, deal values): inputs are bounded below it.
-MAX_INTEGER_DIGITS = 14
-MAX_MAGNITUDE = Decimal(10) ** MAX_INTEGER_DIGITS
-MAX_TEXT_LENGTH = 100
+MAX_INTEGER_DIGITS: Final = 14
+MAX_MAGNITUDE: Final = Decimal(10) ** MAX_INTEGER_DIGITS
+MAX_TEXT_LENGTH: Final = 100
 
-_DECIMAL_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
-_QUANTS = [Decimal(1).scaleb(-p) for p in range(64)]
+_DECIMAL_RE: Final = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
+_QUANTS: Final = [Decimal(1).scaleb(-p) for p in range(64)]
 
 
 def install_context() -> None:
@@ -40,7 +41,7 @@ def quantum(prec: int) -> Decimal:
     return _QUANTS[prec] if 0 <= prec < len(_QUANTS) else Decimal(1).scaleb(-prec)
 
 
-_PARSE_CACHE_LIMIT = 65536
+_PARSE_CACHE_LIMIT: Final = 65536
 _parse_caches: dict[int, dict[str, Decimal | None]] = {}
 
 

@@ -16,8 +16,9 @@ import asyncio
 import logging
 import sqlite3
 import warnings
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
@@ -347,11 +348,21 @@ async def read_pages(db: Database, table: str, columns: Sequence[str], typed: Ca
     """Pages of `table`'s rows with `id` > after_id, in id order: `columns`, the first of them `id`.
 
     Each page is read packed where the database can (`fetch_packed`; `typed` turns
-    a row of its text into the types the driver would give), else row by row.
-    The next page is asked for before this one is handed out, so the database
-    works on it while the caller uses this one.
+    a row of its text into the types the driver would give), else row by row,
+    and always one page ahead (`read_ahead`).
     """
-    ahead = asyncio.ensure_future(_read_page(db, table, columns, typed, after_id, page, nullable))
+    async with aclosing(read_ahead(lambda after: read_page(db, table, columns, typed, after, page, nullable),
+                                   after_id, page)) as pages:
+        async for rows in pages:
+            yield rows
+
+
+async def read_ahead(fetch: Callable[[int], Awaitable[list[Any]]], after_id: int,
+                     page: int) -> AsyncIterator[list[Any]]:
+    """The pages `fetch(after)` returns (rows whose first item is their id; a short page is the last),
+    the next one asked for before this one is handed out, so the database works on it while the
+    caller uses this one."""
+    ahead = asyncio.ensure_future(fetch(after_id))
     try:
         while True:
             rows = await ahead
@@ -359,7 +370,7 @@ async def read_pages(db: Database, table: str, columns: Sequence[str], typed: Ca
                 if rows:
                     yield rows
                 return
-            ahead = asyncio.ensure_future(_read_page(db, table, columns, typed, rows[-1][0], page, nullable))
+            ahead = asyncio.ensure_future(fetch(rows[-1][0]))
             await asyncio.sleep(0)  # the query goes out now, not after the caller has used this page
             yield rows
     finally:
@@ -367,7 +378,7 @@ async def read_pages(db: Database, table: str, columns: Sequence[str], typed: Ca
             ahead.cancel()
 
 
-async def _read_page(db: Database, table: str, columns: Sequence[str], typed: Callable[[list[Any]], tuple[Any, ...]],
+async def read_page(db: Database, table: str, columns: Sequence[str], typed: Callable[[list[Any]], tuple[Any, ...]],
                      after_id: int, page: int, nullable: Sequence[str]) -> list[tuple[Any, ...]]:
     packed = await fetch_packed(db, table, columns, after_id, page, nullable)
     if packed is not None:

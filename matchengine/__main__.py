@@ -20,14 +20,14 @@ import orjson
 
 from common.cli import CliServer
 from common.rpc import RpcServer
-from common.service import ServiceContext, run_service
+from common.service import ServiceContext, collector_paused, run_service
 from common.storage import Database, open_database
 
 from .cli import EngineCli
-from .commands import Commands
+from .commands import Commands, ReplayError
 from .config import EngineConfig, load_config
 from .engine import Engine
-from .operlog import OperlogWriter, read_operations
+from .operlog import CorruptOperation, OperlogWriter, read_operations
 from .publisher import CHANNEL_ENV
 from .server import EngineService, PublisherState
 from .slice import ensure_log_tables, load_slice, newest_slice
@@ -49,15 +49,14 @@ async def restore(engine: Engine, db: Database) -> tuple[int, float]:
         log.info("slice %d loaded (oper id %d) in %.3f s", info.time, last_id, time.monotonic() - started)
     commands = Commands(engine)
     replayed = 0
-    async for rows in read_operations(db, last_id):
-        for oper_id, at, detail in rows:
-            try:
-                entry = orjson.loads(detail)
-                commands.replay(entry["method"], entry["params"], at)
-            except Exception as exc:
-                raise RuntimeError(f"cannot replay operation {oper_id} ({detail[:200]!r}): {exc}") from None
-            last_id, last_time = oper_id, at
-        replayed += len(rows)
+    try:
+        with collector_paused():  # replay makes no reference cycles; scans of the growing state would be waste
+            async for operations in read_operations(db, last_id):
+                commands.replay_all(operations)
+                last_id, last_time = operations[-1][0], operations[-1][1]
+                replayed += len(operations)
+    except (CorruptOperation, ReplayError) as exc:
+        raise RuntimeError(str(exc)) from None
     log.info("replayed %d operations up to id %d in %.3f s", replayed, last_id, time.monotonic() - started)
     return last_id, last_time
 

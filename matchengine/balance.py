@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
+from typing import Final
 
 from common.decimals import ZERO, quantum, rescale
 
-AVAILABLE = 1
-FREEZE = 2
+AVAILABLE: Final = 1
+FREEZE: Final = 2
 
 
 @dataclass(slots=True, frozen=True)
@@ -78,7 +79,7 @@ class Balances:
     def set(self, user: int, kind: int, asset: str, value: Decimal) -> bool:
         """Store a value verbatim (rescaled); used when loading a snapshot."""
         quant = self._quanta.get(asset)
-        if quant is None or value < 0:
+        if quant is None or value < ZERO:
             return False
         table = self.available if kind == AVAILABLE else self.frozen
         entries = table.get(user)
@@ -147,7 +148,7 @@ def _add(table: dict[int, dict[str, Decimal]], user: int, asset: str, value: Dec
 
 
 def _sub(table: dict[int, dict[str, Decimal]], user: int, asset: str, value: Decimal, quant: Decimal) -> bool:
-    if value < 0:
+    if value < ZERO:
         return False
     entries = table.get(user)
     if entries is None:

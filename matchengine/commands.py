@@ -10,19 +10,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
-from common.decimals import ONE, parse_decimal
+import orjson
+
+from common.decimals import ONE, ZERO, parse_decimal
 from common.errors import RpcError
 
 from .engine import Engine
 from .market import Market
 from .order import ASK, BID, Order
 
-U32 = 0xFFFF_FFFF
-U64 = 0xFFFF_FFFF_FFFF_FFFF
-QUERY_LIMIT = 101
-SOURCE_MAX_BYTES = 30
+U32: Final = 0xFFFF_FFFF
+U64: Final = 0xFFFF_FFFF_FFFF_FFFF
+QUERY_LIMIT: Final = 101
+SOURCE_MAX_BYTES: Final = 30
 
 CMD_BALANCE_QUERY = 101
 CMD_BALANCE_UPDATE = 102
@@ -41,10 +43,10 @@ CMD_MARKET_SUMMARY = 308
 WRITE_COMMANDS = frozenset({CMD_BALANCE_UPDATE, CMD_ORDER_PUT_LIMIT, CMD_ORDER_PUT_MARKET, CMD_ORDER_CANCEL})
 
 # operation-log method names (spec/matchengine.md §8.1)
-OP_UPDATE_BALANCE = "update_balance"
-OP_LIMIT_ORDER = "limit_order"
-OP_MARKET_ORDER = "market_order"
-OP_CANCEL_ORDER = "cancel_order"
+OP_UPDATE_BALANCE: Final = "update_balance"
+OP_LIMIT_ORDER: Final = "limit_order"
+OP_MARKET_ORDER: Final = "market_order"
+OP_CANCEL_ORDER: Final = "cancel_order"
 
 LogEntry = tuple[str, list[Any]]
 
@@ -85,7 +87,7 @@ def _side(value: object) -> int:
 
 def _fee(value: object, prec: int) -> Decimal:
     fee = _decimal(value, prec)
-    if fee < 0 or fee >= ONE:
+    if fee < ZERO or fee >= ONE:
         raise _invalid()
     return fee
 
@@ -179,7 +181,7 @@ class Commands:
         market = self._market(params[1])
         side = _side(params[2])
         amount = _decimal(params[3], market.spec.stock_prec)
-        if amount <= 0:
+        if amount <= ZERO:
             raise _invalid()
         return user, market, side, amount
 
@@ -187,7 +189,7 @@ class Commands:
         user, market, side, amount = self._order_head(params, 8)
         spec = market.spec
         price = _decimal(params[4], spec.money_prec)
-        if price <= 0:
+        if price <= ZERO:
             raise _invalid()
         taker_fee = _fee(params[5], spec.fee_prec)
         maker_fee = _fee(params[6], spec.fee_prec)
@@ -199,6 +201,16 @@ class Commands:
         taker_fee = _fee(params[4], market.spec.fee_prec)
         source = _source(params[5])
         return market.put_market(time, user, side, amount, taker_fee, source)
+
+    def replay_all(self, operations: list[tuple[int, float, Any]]) -> None:
+        """Apply decoded operation-log entries (id, time, {"method", "params"}) in order;
+        ReplayError naming the first one that does not apply as it did."""
+        for oper_id, at, entry in operations:
+            try:
+                self.replay(entry["method"], entry["params"], at)
+            except Exception as exc:
+                text = orjson.dumps(entry).decode()[:200]
+                raise ReplayError(f"cannot replay operation {oper_id} ({text!r}): {exc}") from None
 
     def replay(self, method: str, params: object, time: float) -> None:
         """Apply one operation-log entry again; ReplayError if it does not apply as it did."""
@@ -263,7 +275,7 @@ class Commands:
         market = self._market(params[0])
         limit = _limit(params[1])
         interval = _decimal(params[2], market.spec.money_prec)
-        if interval < 0:
+        if interval < ZERO:
             raise _invalid()
         return market, limit, interval
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import Decimal
+from typing import Final
 
 from common.decimals import ZERO, fmt, install_context
 from common.errors import RpcError
@@ -19,7 +20,7 @@ from .events import TradeListener
 from .market import Market, MarketSpec, Sequences
 
 # A (user, asset, business, business_id) key is refused again for this long.
-UPDATE_GUARD_SECONDS = 86400.0
+UPDATE_GUARD_SECONDS: Final = 86400.0
 
 UpdateKey = tuple[int, str, str, int]
 
@@ -62,7 +63,7 @@ class Engine:
         if applied_at is not None and time - applied_at <= UPDATE_GUARD_SECONDS:
             raise RpcError(10, "repeat update")
         balances = self.balances
-        if change >= 0:
+        if change >= ZERO:
             balances.add_available(user, asset, change)
         elif not balances.sub_available(user, asset, -change):
             raise RpcError(11, "balance not enough")

@@ -15,6 +15,7 @@ import json
 from collections import defaultdict
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Final
 
 import orjson
 
@@ -32,13 +33,13 @@ DEAL_COLUMNS = ("time", "user_id", "deal_id", "order_id", "deal_order_id", "role
 USER_DEAL_COLUMNS = ("time", "user_id", "market", "deal_id", "order_id", "deal_order_id", "side", "role", "price",
                      "amount", "deal", "fee", "deal_fee")
 
-VARCHAR = 30
+VARCHAR: Final = 30
 
-_BALANCE_TABLES = [f"balance_history_{i}" for i in range(HISTORY_SHARDS)]
-_ORDER_TABLES = [f"order_history_{i}" for i in range(HISTORY_SHARDS)]
-_DETAIL_TABLES = [f"order_detail_{i}" for i in range(HISTORY_SHARDS)]
-_DEAL_TABLES = [f"deal_history_{i}" for i in range(HISTORY_SHARDS)]
-_USER_DEAL_TABLES = [f"user_deal_history_{i}" for i in range(HISTORY_SHARDS)]
+_BALANCE_TABLES: Final = [f"balance_history_{i}" for i in range(HISTORY_SHARDS)]
+_ORDER_TABLES: Final = [f"order_history_{i}" for i in range(HISTORY_SHARDS)]
+_DETAIL_TABLES: Final = [f"order_detail_{i}" for i in range(HISTORY_SHARDS)]
+_DEAL_TABLES: Final = [f"deal_history_{i}" for i in range(HISTORY_SHARDS)]
+_USER_DEAL_TABLES: Final = [f"user_deal_history_{i}" for i in range(HISTORY_SHARDS)]
 
 
 def _balance_sql(r: tuple) -> str:  # type: ignore[type-arg]

@@ -312,7 +312,7 @@ class Market:
                 balances.add_available(taker_user, money, deal)
                 if listener is not None:
                     self._trade_row(time, taker_user, money, deal, taker.id, price, amount, None)
-                if ask_fee > 0:
+                if ask_fee > ZERO:
                     balances.sub_available(taker_user, money, ask_fee)
                     if listener is not None:
                         self._trade_row(time, taker_user, money, -ask_fee, taker.id, price, amount, taker_rate)
@@ -329,7 +329,7 @@ class Market:
                 balances.add_available(maker_user, stock, amount)
                 if listener is not None:
                     self._trade_row(time, maker_user, stock, amount, maker.id, price, amount, None)
-                if bid_fee > 0:
+                if bid_fee > ZERO:
                     balances.sub_available(maker_user, stock, bid_fee)
                     if listener is not None:
                         self._trade_row(time, maker_user, stock, -bid_fee, maker.id, price, amount,
@@ -435,7 +435,7 @@ class Market:
         balances.add_available(taker_user, stock, amount)
         if listener is not None:
             self._trade_row(time, taker_user, stock, amount, taker.id, price, amount, None)
-        if bid_fee > 0:
+        if bid_fee > ZERO:
             balances.sub_available(taker_user, stock, bid_fee)
             if listener is not None:
                 self._trade_row(time, taker_user, stock, -bid_fee, taker.id, price, amount, taker.taker_fee)
@@ -452,7 +452,7 @@ class Market:
         balances.add_available(maker_user, money, deal)
         if listener is not None:
             self._trade_row(time, maker_user, money, deal, maker.id, price, amount, None)
-        if ask_fee > 0:
+        if ask_fee > ZERO:
             balances.sub_available(maker_user, money, ask_fee)
             if listener is not None:
                 self._trade_row(time, maker_user, money, -ask_fee, maker.id, price, amount, maker.maker_fee)
@@ -502,12 +502,12 @@ class Market:
         """Take an order off the book, release its freeze, record it if it traded (§5.9)."""
         (self.asks if order.side == ASK else self.bids).remove(order)
         order.resting = False
-        if order.freeze > 0:
+        if order.freeze > ZERO:
             asset = self.stock if order.side == ASK else self.money
             self.balances.unfreeze(order.user, asset, order.freeze)
         del self.orders[order.id]
         del self.users[order.user][order.id]
-        if self.listener is not None and order.deal_stock > 0:
+        if self.listener is not None and order.deal_stock > ZERO:
             self.listener.order_finished(order)
 
     # ------------------------------------------------------------ queries

@@ -6,7 +6,8 @@ while the previous commit was under way in one transaction — group commit,
 so durable answers cost one commit per batch, not per request.  A batch is
 retried, unchanged and into the same table, until it is written; a duplicate
 key on retry means the earlier attempt did commit.  `read_operations` yields
-the rows after a given id across all daily tables and refuses any gap.
+the operations after a given id across all daily tables, decoded, and
+refuses any gap.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
+from functools import partial
 from typing import Any
 
 import orjson
@@ -23,7 +25,7 @@ import orjson
 from common.rpc import PendingReply
 from common.schema import OPERLOG, create_table_sql
 from common.sqltext import escape_text
-from common.storage import Database, DatabaseError, InsertRows, read_pages
+from common.storage import Database, DatabaseError, InsertRows, read_ahead, read_page
 
 log = logging.getLogger(__name__)
 
@@ -170,16 +172,31 @@ class OperlogCatalog:
         return self._tables
 
 
+Operation = tuple[int, float, Any]
+"""(id, time, entry): `entry` is the row's decoded JSON, normally {"method": ..., "params": [...]}."""
+
+
+class CorruptOperation(Exception):
+    """An operation-log row whose detail is not JSON."""
+
+    def __init__(self, oper_id: int, detail: str, reason: str) -> None:
+        super().__init__(f"cannot replay operation {oper_id} ({detail[:200]!r}): {reason}")
+        self.oper_id = oper_id
+
+
 async def read_operations(db: Database, after_id: int, *, page: int = READ_PAGE, strict: bool = True,
                           catalog: OperlogCatalog | None = None,
-                          refresh: bool = False) -> AsyncIterator[list[tuple[int, float, str]]]:
-    """Pages of (id, time, detail) with id > after_id, in id order, across the daily tables.
+                          refresh: bool = False) -> AsyncIterator[list[Operation]]:
+    """Pages of (id, time, entry) with id > after_id, in id order, across the daily tables.
 
     With `strict`, the first id must be after_id + 1 and each id the previous + 1;
-    anything else raises LogGapError naming the table and ids.  Pages come as
-    `read_pages` reads them (packed, one ahead).  A `catalog` spares a reader
-    that calls again and again listing the tables each time (`refresh` lists
-    them again now).
+    anything else raises LogGapError naming the table and ids; a detail that is
+    not JSON raises CorruptOperation naming the row.  MySQL sends each page as
+    one JSON text, decoded in one call (`fetch_json_page`); where it cannot, the
+    page is read as `read_pages` reads it and each detail decoded on its own.
+    The next page is always asked for before this one is handed out.  A
+    `catalog` spares a reader that calls again and again listing the tables
+    each time (`refresh` lists them again now).
     """
     catalog = catalog or OperlogCatalog()
     tables = await catalog.tables(db, refresh)
@@ -194,16 +211,62 @@ async def read_operations(db: Database, after_id: int, *, page: int = READ_PAGE,
     expected = after_id + 1
     for table in tables[start:]:
         # closed on the way out, so that no page read ahead is left running on the connection
-        async with aclosing(read_pages(db, table, COLUMNS, _typed_row, after_id=expected - 1, page=page)) as pages:
-            async for rows in pages:
+        async with aclosing(read_ahead(partial(_read_page, db, table, page=page), expected - 1, page)) as pages:
+            async for operations in pages:
                 if strict:
-                    for row in rows:
-                        if row[0] != expected:
-                            raise LogGapError(f"operation log {table}: expected id {expected}, found id {row[0]}")
+                    for operation in operations:
+                        if operation[0] != expected:
+                            raise LogGapError(f"operation log {table}: expected id {expected}, "
+                                              f"found id {operation[0]}")
                         expected += 1
                 else:
-                    expected = rows[-1][0] + 1
-                yield rows
+                    expected = operations[-1][0] + 1
+                yield operations
+
+
+async def _read_page(db: Database, table: str, after_id: int, *, page: int) -> list[Operation]:
+    operations = await fetch_json_page(db, table, after_id, page)
+    if operations is not None:
+        return operations
+    rows = await read_page(db, table, COLUMNS, _typed_row, after_id, page, ())
+    return [(oper_id, at, _decode(oper_id, detail)) for oper_id, at, detail in rows]
+
+
+async def fetch_json_page(db: Database, table: str, after_id: int, page: int) -> list[Operation] | None:
+    """Up to `page` operations after `after_id`, sent by MySQL as one JSON text `[[id, time, detail], ...]`
+    and decoded in one call: per row this costs a tenth of reading it as a row.  None where that cannot
+    carry the page exactly (SQLite; a page longer than group_concat_max_len; a detail that is not JSON)."""
+    if db.dialect != "mysql":
+        return None
+    rows = await db.fetchall(
+        "SELECT COUNT(*), @@group_concat_max_len, GROUP_CONCAT(CONCAT('[', `id`, ',', `time`, ',', `detail`, ']') "
+        f"ORDER BY `id` SEPARATOR ',') FROM (SELECT `id`, `time`, `detail` FROM `{table}` WHERE `id` > %s "
+        "ORDER BY `id` LIMIT %s) AS page", (after_id, page))
+    count, limit, text = rows[0]
+    if not count:
+        return []
+    if text is None or len(text.encode()) >= int(limit):  # cut short at group_concat_max_len
+        return None
+    try:
+        decoded = orjson.loads("[" + text + "]")
+    except orjson.JSONDecodeError:
+        return None
+    if len(decoded) != count:
+        return None
+    operations: list[Operation] = []
+    for row in decoded:
+        if len(row) != 3 or type(row[0]) is not int:
+            return None
+        at = row[1]
+        operations.append((row[0], at if type(at) is float else float(at), row[2]))
+    return operations
+
+
+def _decode(oper_id: int, detail: str) -> Any:
+    try:
+        return orjson.loads(detail)
+    except orjson.JSONDecodeError as exc:
+        raise CorruptOperation(oper_id, detail, str(exc)) from None
 
 
 def _typed_row(row: list[str]) -> tuple[int, float, str]:

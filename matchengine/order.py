@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 from common.decimals import ZERO, fmt
 
-LIMIT = 1
-MARKET = 2
-ASK = 1
-BID = 2
-MAKER = 1
-TAKER = 2
+LIMIT: Final = 1
+MARKET: Final = 2
+ASK: Final = 1
+BID: Final = 2
+MAKER: Final = 1
+TAKER: Final = 2
 
 # `orders` message events
-ORDER_PUT = 1
-ORDER_UPDATE = 2
-ORDER_FINISH = 3
+ORDER_PUT: Final = 1
+ORDER_UPDATE: Final = 2
+ORDER_FINISH: Final = 3
 
 
 class Order:

@@ -153,6 +153,7 @@ class Publisher:
         self.commands = Commands(self.engine)
         self.history = HistoryRows()
         self.messages = Messages()
+        self._fanout = Fanout(self.history, self.messages)
         self.applied_id = 0
         self.history_id = 0      # committed in trade_history, by every stripe
         self.stripe_ids = [0] * HISTORY_STRIPES  # committed by each stripe
@@ -208,14 +209,14 @@ class Publisher:
         want_history = oper_id > self.history_id
         want_messages = oper_id > self.message_id
         if want_history and want_messages:
-            listener: TradeListener | None = Fanout(self.history, self.messages)
+            listener: TradeListener | None = self._fanout
         elif want_history:
             listener = self.history
         elif want_messages:
             listener = self.messages
         else:
             listener = None
-        if (listener is None) != (self.engine.listener is None) or type(listener) is not type(self.engine.listener):
+        if listener is not self.engine.listener:
             self.engine.set_listener(listener)
 
     def _over_bound(self) -> bool:
@@ -267,12 +268,11 @@ class Publisher:
             full = self._over_bound()
             if not full:
                 async for rows in read_operations(self.log_db, self.applied_id, catalog=catalog, refresh=stuck):
-                    for index, (oper_id, at, detail) in enumerate(rows):
+                    for index, (oper_id, at, entry) in enumerate(rows):
                         if index and not index % YIELD_EVERY:
                             await asyncio.sleep(0)  # let the writers hand the database its next statement
                         self._select_listener(oper_id)
                         self.messages.oper_id = oper_id
-                        entry = orjson.loads(detail)
                         replay(entry["method"], entry["params"], at)
                         self.applied_id = oper_id
                         if oper_id > self.history_id:

@@ -12,16 +12,20 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import orjson
 import pytest
 
 from common.config import DatabaseConfig
 from common.schema import OPERLOG, create_table_sql
 from common.storage import Database, InsertRows, open_database
 from matchengine.operlog import (
+    CorruptOperation,
     LogGapError,
+    Operation,
     OperlogCatalog,
     OperlogWriter,
     encode_detail,
+    fetch_json_page,
     operlog_table,
     read_operations,
 )
@@ -52,7 +56,11 @@ def details(count: int) -> list[tuple[str, list[object]]]:
             for i in range(count)]
 
 
-async def write(db: Database, entries: list[tuple[str, list[object]]]) -> list[tuple[int, float, str]]:
+def decoded(method: str, params: list[object]) -> object:
+    return orjson.loads(encode_detail(method, params))
+
+
+async def write(db: Database, entries: list[tuple[str, list[object]]]) -> list[Operation]:
     writer = OperlogWriter(db, 0)
     writer.start()
     now = time.time()
@@ -60,12 +68,12 @@ async def write(db: Database, entries: list[tuple[str, list[object]]]) -> list[t
         writer.append(now + i / 7, method, params)
     await writer.flush()
     await writer.stop()
-    return [(i + 1, now + i / 7, encode_detail(method, params)) for i, (method, params) in enumerate(entries)]
+    return [(i + 1, now + i / 7, decoded(method, params)) for i, (method, params) in enumerate(entries)]
 
 
 async def read_all(db: Database, after: int, page: int, catalog: OperlogCatalog | None = None,
-                   refresh: bool = False) -> list[tuple[int, float, str]]:
-    rows: list[tuple[int, float, str]] = []
+                   refresh: bool = False) -> list[Operation]:
+    rows: list[Operation] = []
     async for batch in read_operations(db, after, page=page, catalog=catalog, refresh=refresh):
         rows += batch
     return rows
@@ -103,8 +111,35 @@ async def test_a_catalog_lists_the_daily_tables_again_when_asked_or_when_old(db:
     tomorrow = operlog_table(time.time() + 86400)
     for sql in create_table_sql(OPERLOG, db.dialect, tomorrow):
         await db.execute(sql)
-    later = [(31, time.time(), encode_detail("update_balance", [1, "BTC", "deposit", 31, "1", {}]))]
+    at = time.time()
+    later = [(31, at, encode_detail("update_balance", [1, "BTC", "deposit", 31, "1", {}]))]
     await db.transact([InsertRows(tomorrow, ("id", "time", "detail"), later)])
+    later = [(31, at, decoded("update_balance", [1, "BTC", "deposit", 31, "1", {}]))]
     assert await read_all(db, 30, 100, catalog) == []  # listed an hour ago as far as it knows
     assert await read_all(db, 30, 100, catalog, refresh=True) == later
     assert await read_all(db, 0, 100, OperlogCatalog(max_age=0)) == written + later
+
+
+async def test_mysql_sends_a_page_as_one_json_text_with_whole_number_times_as_floats(db: Database) -> None:
+    written = await write(db, details(30))
+    table = operlog_table(time.time())
+    await db.execute(f"UPDATE `{table}` SET `time` = 1700000000 WHERE `id` = 3")
+    written[2] = (3, 1700000000.0, written[2][2])
+    page = await fetch_json_page(db, table, 0, 100)
+    if db.dialect != "mysql":
+        assert page is None
+        return
+    assert page == written
+    assert type(page[2][1]) is float
+    assert await fetch_json_page(db, table, 30, 100) == []
+
+
+async def test_a_detail_that_is_not_json_is_refused_naming_its_row(db: Database) -> None:
+    await write(db, details(10))
+    table = operlog_table(time.time())
+    await db.execute(f"UPDATE `{table}` SET `detail` = 'not json{{' WHERE `id` = 7")
+    if db.dialect == "mysql":
+        assert await fetch_json_page(db, table, 0, 100) is None
+    with pytest.raises(CorruptOperation, match="cannot replay operation 7 \\('not json\\{'\\)"):
+        await read_all(db, 0, 4)
+    assert [row[0] for row in await read_all(db, 7, 4)] == [8, 9, 10]
