@@ -23,6 +23,7 @@ STAMP = ROOT / "common" / "_native_stamp.py"
 COMPILED = (
     "common/errors.py",
     "common/decimals.py",
+    "common/sqltext.py",
     "matchengine/order.py",
     "matchengine/events.py",
     "matchengine/balance.py",
