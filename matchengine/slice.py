@@ -26,6 +26,7 @@ from common.schema import (
     TRADE_LOG_TABLES,
     create_table_sql,
 )
+from common.service import collector_paused
 from common.storage import Database, InsertRows, Statement, read_pages
 
 from .engine import Engine
@@ -146,6 +147,11 @@ async def newest_slice(db: Database, max_oper_id: int | None = None) -> SliceInf
 
 async def load_slice(db: Database, engine: Engine, info: SliceInfo) -> None:
     """Restore the engine from slice `info` (the engine must be empty)."""
+    with collector_paused():  # a million new orders make no reference cycles: scanning them would be waste
+        await _load_slice(db, engine, info)
+
+
+async def _load_slice(db: Database, engine: Engine, info: SliceInfo) -> None:
     stamp = info.time
     markets = engine.markets
     zero = Decimal(0)
