@@ -32,6 +32,7 @@ COMPILED = (
     "matchengine/commands.py",
     "matchengine/history.py",
     "matchengine/message.py",
+    "matchengine/fanout.py",
 )
 
 

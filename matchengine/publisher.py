@@ -61,6 +61,7 @@ from .commands import Commands
 from .config import EngineConfig, load_config
 from .engine import Engine
 from .events import TradeListener
+from .fanout import Fanout
 from .history import HistoryRows, shape_of
 from .message import HEADER_KEY, TOPICS, Messages, header_value, parse_header, tag_messages
 from .operlog import READ_PAGE, OperlogCatalog, read_operations
@@ -81,28 +82,6 @@ FOLLOW_INTERVAL = 0.025
 HISTORY_INTERVAL = 0.5
 RETRY_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0)
 KAFKA_BATCH_BYTES = 1 << 20
-
-
-class Fanout:
-    """Sends every core event to the history rows, the messages, or both.
-
-    Events only one side cares about are bound straight to that side's method,
-    so they cost no extra call.
-    """
-
-    def __init__(self, history: HistoryRows, messages: Messages) -> None:
-        self.history, self.messages = history, messages
-        self.trade_balance = history.trade_balance
-        self.order_finished = history.order_finished
-        self.order_event = messages.order_event
-
-    def balance_updated(self, *args: Any) -> None:
-        self.history.balance_updated(*args)
-        self.messages.balance_updated(*args)
-
-    def deal(self, *args: Any) -> None:
-        self.history.deal(*args)
-        self.messages.deal(*args)
 
 
 async def ensure_history_tables(db: Database) -> None:
