@@ -33,6 +33,7 @@ COMPILED = (
     "matchengine/history.py",
     "matchengine/message.py",
     "matchengine/fanout.py",
+    "matchengine/slice_orders.py",
 )
 
 

@@ -22,6 +22,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from pymysql.constants import CLIENT
 
 from .config import DatabaseConfig
@@ -340,6 +341,33 @@ async def fetch_packed(db: Database, table: str, columns: Sequence[str], after_i
                 text_value = values[index]
                 values[index] = None if text_value == "~" else text_value[1:]  # type: ignore[index]
     return result
+
+
+async def fetch_json_rows(db: Database, table: str, expressions: Sequence[str], after_id: int,
+                          page: int) -> list[Any] | None:
+    """Up to `page` rows of `table` with `id` > after_id, in id order, each as a JSON array of
+    `expressions` (SQL that yields JSON text: a numeric column as it is, JSON_QUOTE(text), JSON stored
+    as text), sent by MySQL as one text and decoded in one call: a tenth of the cost of reading the
+    rows.  None where that cannot carry the page exactly (SQLite; a page longer than
+    group_concat_max_len; text that is not JSON)."""
+    if db.dialect != "mysql":
+        return None
+    row = "CONCAT('[', " + ", ',', ".join(expressions) + ", ']')"
+    rows = await db.fetchall(
+        f"SELECT COUNT(*), @@group_concat_max_len, GROUP_CONCAT({row} ORDER BY `id` SEPARATOR ',') "
+        f"FROM (SELECT * FROM `{table}` WHERE `id` > %s ORDER BY `id` LIMIT %s) AS page", (after_id, page))
+    count, limit, text = rows[0]
+    if not count:
+        return []
+    if text is None or len(text.encode()) >= int(limit):  # cut short at group_concat_max_len
+        return None
+    try:
+        decoded = orjson.loads("[" + text + "]")
+    except orjson.JSONDecodeError:
+        return None
+    if len(decoded) != count:
+        return None
+    return decoded
 
 
 async def read_pages(db: Database, table: str, columns: Sequence[str], typed: Callable[[list[Any]], tuple[Any, ...]],

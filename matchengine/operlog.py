@@ -25,7 +25,7 @@ import orjson
 from common.rpc import PendingReply
 from common.schema import OPERLOG, create_table_sql
 from common.sqltext import escape_text
-from common.storage import Database, DatabaseError, InsertRows, read_ahead, read_page
+from common.storage import Database, DatabaseError, InsertRows, fetch_json_rows, read_ahead, read_page
 
 log = logging.getLogger(__name__)
 
@@ -233,25 +233,10 @@ async def _read_page(db: Database, table: str, after_id: int, *, page: int) -> l
 
 
 async def fetch_json_page(db: Database, table: str, after_id: int, page: int) -> list[Operation] | None:
-    """Up to `page` operations after `after_id`, sent by MySQL as one JSON text `[[id, time, detail], ...]`
-    and decoded in one call: per row this costs a tenth of reading it as a row.  None where that cannot
-    carry the page exactly (SQLite; a page longer than group_concat_max_len; a detail that is not JSON)."""
-    if db.dialect != "mysql":
-        return None
-    rows = await db.fetchall(
-        "SELECT COUNT(*), @@group_concat_max_len, GROUP_CONCAT(CONCAT('[', `id`, ',', `time`, ',', `detail`, ']') "
-        f"ORDER BY `id` SEPARATOR ',') FROM (SELECT `id`, `time`, `detail` FROM `{table}` WHERE `id` > %s "
-        "ORDER BY `id` LIMIT %s) AS page", (after_id, page))
-    count, limit, text = rows[0]
-    if not count:
-        return []
-    if text is None or len(text.encode()) >= int(limit):  # cut short at group_concat_max_len
-        return None
-    try:
-        decoded = orjson.loads("[" + text + "]")
-    except orjson.JSONDecodeError:
-        return None
-    if len(decoded) != count:
+    """Up to `page` operations after `after_id` from one JSON text (`fetch_json_rows`); None where the
+    page cannot be read that way."""
+    decoded = await fetch_json_rows(db, table, ("`id`", "`time`", "`detail`"), after_id, page)
+    if decoded is None:
         return None
     operations: list[Operation] = []
     for row in decoded:

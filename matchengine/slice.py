@@ -16,6 +16,7 @@ import logging
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from common.schema import (
@@ -27,10 +28,10 @@ from common.schema import (
     create_table_sql,
 )
 from common.service import collector_paused
-from common.storage import Database, InsertRows, Statement, read_pages
+from common.storage import Database, InsertRows, Statement, fetch_json_rows, read_ahead, read_page, read_pages
 
 from .engine import Engine
-from .order import Order
+from .slice_orders import SliceOrders
 
 log = logging.getLogger(__name__)
 
@@ -154,40 +155,12 @@ async def load_slice(db: Database, engine: Engine, info: SliceInfo) -> None:
 async def _load_slice(db: Database, engine: Engine, info: SliceInfo) -> None:
     stamp = info.time
     markets = engine.markets
-    zero = Decimal(0)
-    # equal text gives the same (immutable) Decimal object: a book shares its prices, amounts and rates
-    memo: dict[str, Decimal] = {}
-    sources: dict[str, str] = {}
-
-    def dec(text: str) -> Decimal:
-        value = memo.get(text)
-        if value is None:
-            value = memo[text] = Decimal(text)
-        return value
-
-    orders = read_pages(db, f"slice_order_{stamp}", SLICE_ORDER.column_names, _typed_order, page=PAGE_ROWS,
-                        nullable=("source",))
-    async with aclosing(orders):  # a bad row stops the load: no page read ahead is left running
-        async for rows in orders:
-            for row in rows:
-                (oid, otype, side, ctime, mtime, user, market_name, source, price, amount, taker_fee, maker_fee,
-                 left, freeze, deal_stock, deal_money, deal_fee) = row
-                market = markets.get(market_name)
-                if market is None:
-                    raise ValueError(f"slice {stamp}: order {oid} is in unknown market {market_name!r}")
-                if source is not None:
-                    source = sources.setdefault(source, source)
-                order = Order(oid, otype, side, ctime, user, market.spec.name, source, dec(price), dec(amount),
-                              dec(taker_fee), dec(maker_fee), zero)
-                order.mtime = mtime
-                order.left = dec(left)
-                order.freeze = dec(freeze)
-                order.deal_stock = dec(deal_stock)
-                order.deal_money = dec(deal_money)
-                order.deal_fee = dec(deal_fee)
-                market.insert(order, sorted_later=True)
-            if len(memo) > 1_000_000:
-                memo.clear()
+    table = f"slice_order_{stamp}"
+    builder = SliceOrders(markets, stamp)
+    # closed on the way out: a bad row stops the load and no page read ahead is left running
+    async with aclosing(read_ahead(partial(_read_orders, db, table), 0, PAGE_ROWS)) as pages:
+        async for rows in pages:
+            builder.insert(rows)
     for market in markets.values():
         market.sort_book()
 
@@ -210,6 +183,18 @@ async def _load_slice(db: Database, engine: Engine, info: SliceInfo) -> None:
 
     engine.seq.order_id = info.end_order_id
     engine.seq.deal_id = info.end_deals_id
+
+
+_ORDER_JSON = tuple(f"`{c}`" if c in ("id", "t", "side", "create_time", "update_time", "user_id")
+                    else f"IFNULL(JSON_QUOTE(`{c}`), 'null')" for c in SLICE_ORDER.column_names)
+
+
+async def _read_orders(db: Database, table: str, after_id: int) -> list[Any]:
+    """A page of slice orders: one JSON text where MySQL can send it so, else as read_pages reads it."""
+    rows = await fetch_json_rows(db, table, _ORDER_JSON, after_id, PAGE_ROWS)
+    if rows is None:
+        rows = await read_page(db, table, SLICE_ORDER.column_names, _typed_order, after_id, PAGE_ROWS, ("source",))
+    return rows
 
 
 # a page's text as the driver would type it (see common.storage.read_pages)
