@@ -302,6 +302,21 @@ def _mysql_insert(conn: Any, op: InsertRows) -> str:
     return f"INSERT INTO `{op.table}` ({columns}) VALUES {values}"
 
 
+async def _concat_page(db: Database, table: str, row: str, separator: str, after_id: int,
+                       page: int) -> tuple[int, str] | None:
+    """(row count, the rows' `row` texts joined by `separator`) of up to `page` rows after `after_id`,
+    in one GROUP_CONCAT value; None if the value was cut short at group_concat_max_len."""
+    rows = await db.fetchall(
+        f"SELECT COUNT(*), @@group_concat_max_len, GROUP_CONCAT({row} ORDER BY `id` SEPARATOR '{separator}') "
+        f"FROM (SELECT * FROM `{table}` WHERE `id` > %s ORDER BY `id` LIMIT %s) AS page", (after_id, page))
+    count, limit, text = rows[0]
+    if not count:
+        return 0, ""
+    if text is None or len(text.encode()) >= int(limit):
+        return None
+    return int(count), text
+
+
 async def fetch_packed(db: Database, table: str, columns: Sequence[str], after_id: int, page: int,
                        nullable: Sequence[str] = ()) -> list[list[str | None]] | None:
     """Up to `page` rows of `table` with `id` > after_id, in id order, each as its columns' text.
@@ -315,16 +330,12 @@ async def fetch_packed(db: Database, table: str, columns: Sequence[str], after_i
     if db.dialect != "mysql":
         return None
     fields = [f"IFNULL(CONCAT('=', `{c}`), '~')" if c in nullable else f"`{c}`" for c in columns]
-    line = "CONCAT(" + ", '\t', ".join(fields) + ")"
-    selected = ", ".join(f"`{c}`" for c in dict.fromkeys(("id", *columns)))
-    rows = await db.fetchall(
-        f"SELECT COUNT(*), @@group_concat_max_len, GROUP_CONCAT({line} ORDER BY `id` SEPARATOR '\n') "
-        f"FROM (SELECT {selected} FROM `{table}` WHERE `id` > %s ORDER BY `id` LIMIT %s) AS page", (after_id, page))
-    count, limit, text = rows[0]
+    packed = await _concat_page(db, table, "CONCAT(" + ", '\t', ".join(fields) + ")", "\n", after_id, page)
+    if packed is None:
+        return None
+    count, text = packed
     if not count:
         return []
-    if text is None or len(text.encode()) >= int(limit):  # cut short at group_concat_max_len
-        return None
     lines = text.split("\n")
     if len(lines) != count:
         return None
@@ -352,15 +363,13 @@ async def fetch_json_rows(db: Database, table: str, expressions: Sequence[str], 
     group_concat_max_len; text that is not JSON)."""
     if db.dialect != "mysql":
         return None
-    row = "CONCAT('[', " + ", ',', ".join(expressions) + ", ']')"
-    rows = await db.fetchall(
-        f"SELECT COUNT(*), @@group_concat_max_len, GROUP_CONCAT({row} ORDER BY `id` SEPARATOR ',') "
-        f"FROM (SELECT * FROM `{table}` WHERE `id` > %s ORDER BY `id` LIMIT %s) AS page", (after_id, page))
-    count, limit, text = rows[0]
+    packed = await _concat_page(db, table, "CONCAT('[', " + ", ',', ".join(expressions) + ", ']')", ",",
+                                after_id, page)
+    if packed is None:
+        return None
+    count, text = packed
     if not count:
         return []
-    if text is None or len(text.encode()) >= int(limit):  # cut short at group_concat_max_len
-        return None
     try:
         decoded = orjson.loads("[" + text + "]")
     except orjson.JSONDecodeError:

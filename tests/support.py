@@ -12,11 +12,14 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pymysql
+
+from common.config import DatabaseConfig
+from common.storage import Database, open_database
 
 ROOT = Path(__file__).resolve().parent.parent
 MYSQL = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
@@ -65,6 +68,23 @@ def drop_databases(*names: str) -> None:
                 cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
     finally:
         conn.close()
+
+
+@contextlib.asynccontextmanager
+async def scratch_database(kind: str, tmp_path: Path, prefix: str) -> AsyncIterator[Database]:
+    """A started, empty database of `kind` ("mysql": a fresh MariaDB database, dropped afterwards;
+    "sqlite": a file in tmp_path), closed on the way out."""
+    name = unique_name(prefix) if kind == "mysql" else ""
+    config = (DatabaseConfig(host="127.0.0.1", user="root", password="", name=name) if name
+              else DatabaseConfig(sqlite_path=str(tmp_path / f"{prefix}.db")))
+    database = open_database(config)
+    await database.start()
+    try:
+        yield database
+    finally:
+        await database.close()
+        if name:
+            drop_databases(name)
 
 
 def tansu_binary() -> str:

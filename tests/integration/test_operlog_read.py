@@ -15,9 +15,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from common.config import DatabaseConfig
 from common.schema import OPERLOG, create_table_sql
-from common.storage import Database, InsertRows, open_database
+from common.storage import Database, InsertRows
 from matchengine.operlog import (
     CorruptOperation,
     LogGapError,
@@ -30,23 +29,14 @@ from matchengine.operlog import (
     read_operations,
 )
 from matchengine.slice import ensure_log_tables
-from tests.support import drop_databases, unique_name
+from tests.support import scratch_database
 
 
 @pytest.fixture(params=["mysql", "sqlite"])
 async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    if request.param == "mysql":
-        name = unique_name("t_operlog_read")
-        database = open_database(DatabaseConfig(host="127.0.0.1", user="root", password="", name=name))
-    else:
-        name = ""
-        database = open_database(DatabaseConfig(sqlite_path=str(tmp_path / "log.db")))
-    await database.start()
-    await ensure_log_tables(database)
-    yield database
-    await database.close()
-    if name:
-        drop_databases(name)
+    async with scratch_database(request.param, tmp_path, "t_operlog_read") as database:
+        await ensure_log_tables(database)
+        yield database
 
 
 def details(count: int) -> list[tuple[str, list[object]]]:

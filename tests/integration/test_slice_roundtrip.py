@@ -15,14 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from common.config import DatabaseConfig
-from common.storage import Database, open_database
+from common.storage import Database
 from matchengine.balance import Asset
 from matchengine.commands import Commands
 from matchengine.engine import Engine
 from matchengine.market import MarketSpec
 from matchengine.slice import ensure_log_tables, load_slice, newest_slice, take_snapshot, write_slice
-from tests.support import drop_databases, unique_name
+from tests.support import scratch_database
 
 SOURCES = ["plain", "it's", 'say "hi"', "back\\slash", "tab\there", "new\nline", "ünïcødé ✓", "", None]
 
@@ -62,18 +61,9 @@ def state(engine: Engine) -> tuple[object, ...]:
 
 @pytest.fixture(params=["mysql", "sqlite"])
 async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    if request.param == "mysql":
-        name = unique_name("t_slice")
-        database = open_database(DatabaseConfig(host="127.0.0.1", user="root", password="", name=name))
-    else:
-        name = ""
-        database = open_database(DatabaseConfig(sqlite_path=str(tmp_path / "log.db")))
-    await database.start()
-    await ensure_log_tables(database)
-    yield database
-    await database.close()
-    if name:
-        drop_databases(name)
+    async with scratch_database(request.param, tmp_path, "t_slice") as database:
+        await ensure_log_tables(database)
+        yield database
 
 
 async def round_trip(db: Database, engine: Engine) -> Engine:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from common.config import DatabaseConfig
 from common.storage import (
     Database,
     DatabaseError,
@@ -15,9 +14,8 @@ from common.storage import (
     Statement,
     UnexpectedRowCount,
     fetch_packed,
-    open_database,
 )
-from tests.support import drop_databases, unique_name
+from tests.support import scratch_database
 
 NASTY = ["plain", "it's", 'double "quote"', "back\\slash", "new\nline", "cr\rlf", "nul\x00byte", "ctrl\x1aZ",
          "'; DROP TABLE t; --", "ünïcødé ✓", "\\'", ""]
@@ -25,18 +23,9 @@ NASTY = ["plain", "it's", 'double "quote"', "back\\slash", "new\nline", "cr\rlf"
 
 @pytest.fixture(params=["mysql", "sqlite"])
 async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    if request.param == "mysql":
-        name = unique_name("t_storage")
-        database = open_database(DatabaseConfig(host="127.0.0.1", user="root", password="", name=name))
-    else:
-        name = ""
-        database = open_database(DatabaseConfig(sqlite_path=str(tmp_path / "s.db")))
-    await database.start()
-    await database.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, txt TEXT, num DOUBLE)")
-    yield database
-    await database.close()
-    if name:
-        drop_databases(name)
+    async with scratch_database(request.param, tmp_path, "t_storage") as database:
+        await database.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, txt TEXT, num DOUBLE)")
+        yield database
 
 
 async def test_multi_row_inserts_round_trip_any_text(db: Database) -> None:
