@@ -180,6 +180,10 @@ def test_the_launcher_runs_resumes_and_stops(tmp_path: Path) -> None:
         http.call("order.put_limit", [SELLER, MARKET, 1, "0.5", "5000", "0.002", "0.001", "resting"])
         http.until("order.deals", [bid["id"], 0, 10], lambda page: len(page["records"]) == 1)
         http.until("market.last", [MARKET], lambda last: last == "2000.00")
+        # history is written in stripes that commit on their own: wait for each shard the snapshot reads
+        http.until("order.finished", [BUYER, MARKET, 0, 0, 0, 10], lambda page: len(page["records"]) == 1)
+        http.until("balance.history", [SELLER, "", "", 0, 0, 0, 20],
+                   lambda page: any(r["business"] == "trade" for r in page["records"]))
         before = snapshot(http, bid["id"])
         assert before["balances"][0]["ETH"] == {"available": "0.1", "freeze": "0.5"}
         assert before["pending"]["total"] == 1
