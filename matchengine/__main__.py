@@ -27,7 +27,7 @@ from .cli import EngineCli
 from .commands import Commands, ReplayError
 from .config import EngineConfig, load_config
 from .engine import Engine
-from .operlog import CorruptOperation, OperlogWriter, read_operations
+from .operlog import OperlogWriter, read_operations
 from .publisher import CHANNEL_ENV
 from .server import EngineService, PublisherState
 from .slice import ensure_log_tables, load_slice, newest_slice
@@ -55,7 +55,7 @@ async def restore(engine: Engine, db: Database) -> tuple[int, float]:
                 commands.replay_all(operations)
                 last_id, last_time = operations[-1][0], operations[-1][1]
                 replayed += len(operations)
-    except (CorruptOperation, ReplayError) as exc:
+    except ReplayError as exc:
         raise RuntimeError(str(exc)) from None
     log.info("replayed %d operations up to id %d in %.3f s", replayed, last_id, time.monotonic() - started)
     return last_id, last_time

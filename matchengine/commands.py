@@ -55,6 +55,11 @@ class ReplayError(Exception):
     """An operation-log entry that cannot be applied again."""
 
 
+def cannot_replay(oper_id: int, text: str, reason: object) -> ReplayError:
+    """The error that stops a start at operation `oper_id` (its detail `text`, shortened)."""
+    return ReplayError(f"cannot replay operation {oper_id} ({text[:200]!r}): {reason}")
+
+
 def _invalid() -> RpcError:
     return RpcError(1)
 
@@ -209,8 +214,7 @@ class Commands:
             try:
                 self.replay(entry["method"], entry["params"], at)
             except Exception as exc:
-                text = orjson.dumps(entry).decode()[:200]
-                raise ReplayError(f"cannot replay operation {oper_id} ({text!r}): {exc}") from None
+                raise cannot_replay(oper_id, orjson.dumps(entry).decode(), exc) from None
 
     def replay(self, method: str, params: object, time: float) -> None:
         """Apply one operation-log entry again; ReplayError if it does not apply as it did."""

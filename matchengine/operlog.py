@@ -27,6 +27,8 @@ from common.schema import OPERLOG, create_table_sql
 from common.sqltext import escape_text
 from common.storage import Database, DatabaseError, InsertRows, fetch_json_rows, read_ahead, read_page
 
+from .commands import cannot_replay
+
 log = logging.getLogger(__name__)
 
 OPERLOG_PREFIX = "operlog_"
@@ -176,14 +178,6 @@ Operation = tuple[int, float, Any]
 """(id, time, entry): `entry` is the row's decoded JSON, normally {"method": ..., "params": [...]}."""
 
 
-class CorruptOperation(Exception):
-    """An operation-log row whose detail is not JSON."""
-
-    def __init__(self, oper_id: int, detail: str, reason: str) -> None:
-        super().__init__(f"cannot replay operation {oper_id} ({detail[:200]!r}): {reason}")
-        self.oper_id = oper_id
-
-
 async def read_operations(db: Database, after_id: int, *, page: int = READ_PAGE, strict: bool = True,
                           catalog: OperlogCatalog | None = None,
                           refresh: bool = False) -> AsyncIterator[list[Operation]]:
@@ -191,7 +185,7 @@ async def read_operations(db: Database, after_id: int, *, page: int = READ_PAGE,
 
     With `strict`, the first id must be after_id + 1 and each id the previous + 1;
     anything else raises LogGapError naming the table and ids; a detail that is
-    not JSON raises CorruptOperation naming the row.  MySQL sends each page as
+    not JSON raises ReplayError naming the row.  MySQL sends each page as
     one JSON text, decoded in one call (`fetch_json_page`); where it cannot, the
     page is read as `read_pages` reads it and each detail decoded on its own.
     The next page is always asked for before this one is handed out.  A
@@ -251,7 +245,7 @@ def _decode(oper_id: int, detail: str) -> Any:
     try:
         return orjson.loads(detail)
     except orjson.JSONDecodeError as exc:
-        raise CorruptOperation(oper_id, detail, str(exc)) from None
+        raise cannot_replay(oper_id, detail, exc) from None
 
 
 def _typed_row(row: list[str]) -> tuple[int, float, str]:

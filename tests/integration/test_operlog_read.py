@@ -17,8 +17,8 @@ import pytest
 
 from common.schema import OPERLOG, create_table_sql
 from common.storage import Database, InsertRows
+from matchengine.commands import ReplayError
 from matchengine.operlog import (
-    CorruptOperation,
     LogGapError,
     Operation,
     OperlogCatalog,
@@ -130,6 +130,6 @@ async def test_a_detail_that_is_not_json_is_refused_naming_its_row(db: Database)
     await db.execute(f"UPDATE `{table}` SET `detail` = 'not json{{' WHERE `id` = 7")
     if db.dialect == "mysql":
         assert await fetch_json_page(db, table, 0, 100) is None
-    with pytest.raises(CorruptOperation, match="cannot replay operation 7 \\('not json\\{'\\)"):
+    with pytest.raises(ReplayError, match="cannot replay operation 7 \\('not json\\{'\\)"):
         await read_all(db, 0, 4)
     assert [row[0] for row in await read_all(db, 7, 4)] == [8, 9, 10]
