@@ -20,18 +20,27 @@ MESSAGES = {
 
 
 class RpcError(Exception):
-    """An error answered to the caller as {"code": code, "message": message}."""
+    """An error answered to the caller as {"code": code, "message": message}.
 
-    __slots__ = ("code", "message")
+    `data` is JSON-RPC's optional member of the error object: a one-line reason
+    (for example "amount: must be a positive decimal") that says what was wrong
+    without changing the code and message clients match on.
+    """
 
-    def __init__(self, code: int, message: str | None = None) -> None:
+    __slots__ = ("code", "data", "message")
+
+    def __init__(self, code: int, message: str | None = None, data: str | None = None) -> None:
         self.code = code
         self.message = message if message is not None else MESSAGES[code]
+        self.data = data
         super().__init__(code, self.message)
 
     def to_json(self) -> dict[str, object]:
-        return {"code": self.code, "message": self.message}
+        if self.data is None:
+            return {"code": self.code, "message": self.message}
+        return {"code": self.code, "message": self.message, "data": self.data}
 
 
-def invalid_argument() -> RpcError:
-    return RpcError(INVALID_ARGUMENT)
+def invalid_argument(reason: str | None = None) -> RpcError:
+    """Error 1, with `reason` (what was wrong, naming the parameter) as the error's `data`."""
+    return RpcError(INVALID_ARGUMENT, None, reason)

@@ -187,10 +187,11 @@ class RpcClient:
             if error is None:
                 return reply["result"]
             code, message = error["code"], error["message"]
+            data = error.get("data")
         except (orjson.JSONDecodeError, KeyError, TypeError):
             self.log.error("%s: malformed reply to command %d: %r", self.name, command, raw[:256])
             raise RpcError(INTERNAL_ERROR) from None
-        raise RpcError(code, message)
+        raise RpcError(code, message, data if type(data) is str else None)
 
     def _arm_sweep(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
         if self._sweep_timer is not None:

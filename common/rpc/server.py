@@ -270,7 +270,7 @@ class RpcServer:
         try:
             result = handler(params)
         except RpcError as exc:
-            send(self._error_reply(frame, exc.code, exc.message))
+            send(self._error_reply(frame, exc.code, exc.message, exc.data))
             return
         except Exception:
             self.log.exception("%s: command %d failed, params: %r", self.name, frame.command, params)
@@ -289,7 +289,7 @@ class RpcServer:
         if error is None:
             send(self._result_reply(frame, result))
         else:
-            send(self._error_reply(frame, error.code, error.message))
+            send(self._error_reply(frame, error.code, error.message, error.data))
 
     def _complete(self, frame: Frame, send: Send, future: asyncio.Future[Any]) -> None:
         if future.cancelled():
@@ -300,7 +300,7 @@ class RpcServer:
         if exc is None:
             send(self._result_reply(frame, future.result()))
         elif isinstance(exc, RpcError):
-            send(self._error_reply(frame, exc.code, exc.message))
+            send(self._error_reply(frame, exc.code, exc.message, exc.data))
         else:
             self.log.error("%s: command %d failed", self.name, frame.command, exc_info=exc)
             send(self._error_reply(frame, INTERNAL_ERROR, MESSAGES[INTERNAL_ERROR]))
@@ -312,8 +312,10 @@ class RpcServer:
             self.log.exception("%s: command %d: cannot encode the result", self.name, frame.command)
             return self._error_reply(frame, INTERNAL_ERROR, MESSAGES[INTERNAL_ERROR])
 
-    def _error_reply(self, frame: Frame, code: int, message: str) -> bytes:
-        error = {"code": code, "message": message}
+    def _error_reply(self, frame: Frame, code: int, message: str, data: str | None = None) -> bytes:
+        error: dict[str, object] = {"code": code, "message": message}
+        if data is not None:
+            error["data"] = data
         return encode_reply(frame, self._dumps({"error": error, "result": None, "id": frame.signed_req_id}))
 
 

@@ -21,7 +21,7 @@ import pytest
 import uvloop
 
 from common.config import Address, ClientConfig, ServerConfig, parse_address
-from common.errors import RpcError
+from common.errors import RpcError, invalid_argument
 from common.rpc import (
     HEADER,
     MAGIC,
@@ -305,6 +305,27 @@ def test_rpc_errors(run: Runner[None], caplog: pytest.LogCaptureFixture) -> None
         run(scenario())
     logged = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
     assert "ZeroDivisionError" in logged and "later boom" in logged
+
+
+def test_error_reason_travels_as_data(run: Runner[None]) -> None:
+    """An error's reason is the error object's `data`, beside the code and message clients match on."""
+    async def scenario() -> None:
+        def refuse(params: list[Any]) -> Any:
+            raise invalid_argument("amount: must be a positive decimal")
+
+        async def refuse_later(params: list[Any]) -> Any:
+            await asyncio.sleep(0)
+            raise invalid_argument("market: unknown market 'NOPE'")
+
+        async with rpc_server({101: refuse, 102: refuse_later}) as server, rpc_client([tcp(server)]) as client:
+            assert orjson.loads(await client.call(101, b"[]", req_id=7, timeout=5)) == {
+                "error": {"code": 1, "message": "invalid argument", "data": "amount: must be a positive decimal"},
+                "result": None, "id": 7}
+            with pytest.raises(RpcError) as info:
+                await client.call_json(102, [], timeout=5)
+            assert info.value.to_json() == {"code": 1, "message": "invalid argument",
+                                            "data": "market: unknown market 'NOPE'"}
+    run(scenario())
 
 
 def test_unknown_command_is_method_not_found(run: Runner[None]) -> None:
