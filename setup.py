@@ -14,7 +14,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import Extension, setup
 
 ROOT = Path(__file__).resolve().parent
 STAMP = ROOT / "common" / "_native_stamp.py"
@@ -44,20 +44,21 @@ def module_name(path: str) -> str:
 def write_stamp(paths: tuple[str, ...]) -> None:
     hashes = {module_name(p): hashlib.sha256((ROOT / p).read_bytes()).hexdigest() for p in paths}
     lines = ['"""Written by setup.py: the sources the compiled modules of this build were made from."""', "",
-             "SOURCE_SHA256 = {"]
+             "SOURCE_SHA256: dict[str, str] = {"]
     lines += [f"    {name!r}: {digest!r}," for name, digest in sorted(hashes.items())]
     lines += ["}", ""]
     STAMP.write_text("\n".join(lines))
 
 
-def extensions() -> list[object]:
+def extensions() -> list[Extension]:
     if os.environ.get("VIABTC_PURE_PYTHON") == "1":
         write_stamp(())
         return []
     from mypyc.build import mypycify
 
     write_stamp(COMPILED)
-    return mypycify(list(COMPILED), opt_level="3", verbose=False)
+    # mypyc builds setuptools Extensions once setuptools is imported; on 3.11 its annotation also allows distutils'.
+    return mypycify(list(COMPILED), opt_level="3", verbose=False)  # type: ignore[return-value]
 
 
 setup(ext_modules=extensions())

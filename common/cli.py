@@ -87,7 +87,7 @@ class CliServer:
     def __init__(self, address: Address, handler: CliHandler) -> None:
         self.address = address
         self.handler = handler
-        self._server: asyncio.AbstractServer | None = None
+        self._server: asyncio.Server | None = None
 
     @property
     def port(self) -> int:

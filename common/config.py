@@ -11,6 +11,7 @@ dataclasses built by the `*_config` functions below.
 
 from __future__ import annotations
 
+import builtins
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +26,12 @@ class ConfigError(Exception):
 
 
 class Section:
-    """Typed access to one JSON object of a config file."""
+    """Typed access to one JSON object of a config file.
+
+    The getters are named after the types they return, so inside this class
+    `str`, `int`, `bool` and `list` in an annotation mean the methods: the
+    annotations after them spell the types as `builtins.str` and so on.
+    """
 
     def __init__(self, data: dict[str, Any], path: str = "") -> None:
         self.data = data
@@ -61,7 +67,7 @@ class Section:
             raise self.error(key, f"must be at most {max_len} bytes")
         return value
 
-    def int(self, key: str, default: Any = REQUIRED, *, min: int | None = None,
+    def int(self, key: builtins.str, default: Any = REQUIRED, *, min: int | None = None,
             max: int | None = None) -> int:
         value = self._get(key, default)
         if type(value) is not int:
@@ -72,7 +78,8 @@ class Section:
             raise self.error(key, f"must be <= {max}")
         return value
 
-    def real(self, key: str, default: Any = REQUIRED, *, min: float | None = None, positive: bool = False) -> float:
+    def real(self, key: builtins.str, default: Any = REQUIRED, *, min: float | None = None,
+             positive: bool = False) -> float:
         value = self._get(key, default)
         if type(value) not in (int, float):
             raise self.error(key, "must be a number")
@@ -82,13 +89,14 @@ class Section:
             raise self.error(key, "must be > 0")
         return float(value)
 
-    def bool(self, key: str, default: Any = REQUIRED) -> bool:
+    def bool(self, key: builtins.str, default: Any = REQUIRED) -> builtins.bool:
         value = self._get(key, default)
         if type(value) is not bool:
             raise self.error(key, "must be true or false")
         return value
 
-    def list(self, key: str, default: Any = REQUIRED, *, non_empty: bool = False) -> list[Any]:
+    def list(self, key: builtins.str, default: Any = REQUIRED, *,
+             non_empty: builtins.bool = False) -> builtins.list[Any]:
         value = self._get(key, default)
         if not isinstance(value, list):
             raise self.error(key, "must be an array")
@@ -96,14 +104,15 @@ class Section:
             raise self.error(key, "must not be empty")
         return value
 
-    def str_list(self, key: str, default: Any = REQUIRED, *, non_empty: bool = False) -> list[str]:
+    def str_list(self, key: builtins.str, default: Any = REQUIRED, *,
+                 non_empty: builtins.bool = False) -> builtins.list[builtins.str]:
         items = self.list(key, default, non_empty=non_empty)
         for i, item in enumerate(items):
             if not isinstance(item, str):
                 raise self.error(f"{key}[{i}]", "must be a string")
         return items
 
-    def str_or_list(self, key: str, default: Any = REQUIRED) -> list[str]:
+    def str_or_list(self, key: builtins.str, default: Any = REQUIRED) -> builtins.list[builtins.str]:
         """A string or a non-empty array of strings (`bind`, `addr`)."""
         value = self._get(key, default)
         if isinstance(value, str):
@@ -112,13 +121,14 @@ class Section:
             return list(value)
         raise self.error(key, "must be a string or a non-empty array of strings")
 
-    def section(self, key: str, default: Any = REQUIRED) -> Section:
+    def section(self, key: builtins.str, default: Any = REQUIRED) -> Section:
         value = self._get(key, default)
         if not isinstance(value, dict):
             raise self.error(key, "must be an object")
         return Section(value, self.name(key))
 
-    def sections(self, key: str, default: Any = REQUIRED, *, non_empty: bool = False) -> list[Section]:
+    def sections(self, key: builtins.str, default: Any = REQUIRED, *,
+                 non_empty: builtins.bool = False) -> builtins.list[Section]:
         items = self.list(key, default, non_empty=non_empty)
         result = []
         for i, item in enumerate(items):

@@ -16,7 +16,7 @@ import asyncio
 import logging
 import sqlite3
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -381,7 +381,7 @@ async def fetch_json_rows(db: Database, table: str, expressions: Sequence[str], 
 
 async def read_pages(db: Database, table: str, columns: Sequence[str], typed: Callable[[list[Any]], tuple[Any, ...]],
                      *, after_id: int = 0, page: int = 10000,
-                     nullable: Sequence[str] = ()) -> AsyncIterator[list[tuple[Any, ...]]]:
+                     nullable: Sequence[str] = ()) -> AsyncGenerator[list[tuple[Any, ...]], None]:
     """Pages of `table`'s rows with `id` > after_id, in id order: `columns`, the first of them `id`.
 
     Each page is read packed where the database can (`fetch_packed`; `typed` turns
@@ -395,7 +395,7 @@ async def read_pages(db: Database, table: str, columns: Sequence[str], typed: Ca
 
 
 async def read_ahead(fetch: Callable[[int], Awaitable[list[Any]]], after_id: int,
-                     page: int) -> AsyncIterator[list[Any]]:
+                     page: int) -> AsyncGenerator[list[Any], None]:
     """The pages `fetch(after)` returns (rows whose first item is their id; a short page is the last),
     the next one asked for before this one is handed out, so the database works on it while the
     caller uses this one."""
@@ -430,7 +430,7 @@ async def read_page(db: Database, table: str, columns: Sequence[str], typed: Cal
 def _mysql_error(exc: BaseException) -> DatabaseError:
     if isinstance(exc, DatabaseError):
         return exc
-    args = getattr(exc, "args", ())
+    args = exc.args
     if len(args) >= 2 and isinstance(args[0], int):
         return DatabaseError(args[0], str(args[1]))
     return DatabaseError(CR_CONNECTION, f"{type(exc).__name__}: {exc}")
