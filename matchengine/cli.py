@@ -73,9 +73,9 @@ class EngineCli:
             lines = [header]
             for asset in self.engine.assets:
                 for kind, table in ((1, balances.available), (2, balances.frozen)):
-                    value = table.get(user, {}).get(asset)
-                    if value is not None:
-                        lines.append("%-10d %-16s %-10s %s\n" % (user, asset, _kind(kind), value))
+                    amount = table.get(user, {}).get(asset)
+                    if amount is not None:
+                        lines.append("%-10d %-16s %-10s %s\n" % (user, asset, _kind(kind), amount))
             return "".join(lines)
         if args and args[0] == "summary":
             lines = ["%-16s %-30s %-10s %-30s %-10s %-30s\n" % (

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import Final
+from typing import Final, TypedDict
 
 from common.decimals import ZERO, fmt, install_context
 from common.errors import RpcError
@@ -23,6 +23,17 @@ from .market import Market, MarketSpec, Sequences
 UPDATE_GUARD_SECONDS: Final = 86400.0
 
 UpdateKey = tuple[int, str, str, int]
+
+
+class AssetSummary(TypedDict):
+    """One asset's totals, as asset.summary returns them."""
+
+    name: str
+    total_balance: str
+    available_count: int
+    available_balance: str
+    freeze_count: int
+    freeze_balance: str
 
 
 class Engine:
@@ -97,7 +108,7 @@ class Engine:
     def asset_list(self) -> list[dict[str, object]]:
         return [{"name": a.name, "prec": a.prec_show} for a in self.assets.values()]
 
-    def asset_summary(self, names: Iterable[str]) -> list[dict[str, object]]:
+    def asset_summary(self, names: Iterable[str]) -> list[AssetSummary]:
         names = list(names)
         wanted = set(names)
         sums: dict[str, list] = {name: [0, ZERO, 0, ZERO] for name in wanted}
@@ -108,7 +119,7 @@ class Engine:
                     if acc is not None:
                         acc[count_at] += 1
                         acc[count_at + 1] += value
-        result = []
+        result: list[AssetSummary] = []
         for name in names:
             available_count, available, freeze_count, freeze = sums[name]
             result.append({

@@ -15,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from functools import partial
 from typing import Any
 
 import orjson
 
+from common.errors import RpcError
 from common.rpc import PendingReply
 from common.schema import OPERLOG, create_table_sql
 from common.sqltext import escape_text
@@ -95,8 +96,13 @@ class OperlogWriter:
     async def flush(self) -> None:
         """Wait until every appended row is committed."""
         if self.committed_id < self.last_id:
-            future = asyncio.get_running_loop().create_future()
-            self.wait_committed(None).bind(lambda _result, _error: future.done() or future.set_result(None))
+            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+            def committed(_result: Any, _error: RpcError | None) -> None:
+                if not future.done():
+                    future.set_result(None)
+
+            self.wait_committed(None).bind(committed)
             await future
 
     async def stop(self) -> None:
@@ -180,7 +186,7 @@ Operation = tuple[int, float, Any]
 
 async def read_operations(db: Database, after_id: int, *, page: int = READ_PAGE, strict: bool = True,
                           catalog: OperlogCatalog | None = None,
-                          refresh: bool = False) -> AsyncIterator[list[Operation]]:
+                          refresh: bool = False) -> AsyncGenerator[list[Operation], None]:
     """Pages of (id, time, entry) with id > after_id, in id order, across the daily tables.
 
     With `strict`, the first id must be after_id + 1 and each id the previous + 1;

@@ -53,7 +53,7 @@ class Snapshot:
     order_id: int
     deal_id: int
     orders: list[tuple[Any, ...]] = field(default_factory=list)
-    balances: list[tuple[int, str, int, str]] = field(default_factory=list)
+    balances: list[tuple[int, int, str, Decimal]] = field(default_factory=list)
     updates: list[tuple[int, str, str, int, float]] = field(default_factory=list)
 
 
