@@ -99,6 +99,7 @@ class Gateway:
         if request.method != "POST":
             return self._not_post(request)
         content = request.content
+        body: bytes | None
         if content.is_eof():
             body = complete_body(content)
             if len(body) > self.body_limit:

@@ -10,21 +10,24 @@ import asyncio
 import contextlib
 import os
 import stat
+from typing import cast
 
 from common.config import ServerConfig
 
 
 class _Ignore(asyncio.Protocol):
-    def __init__(self, open_transports: set[asyncio.BaseTransport]) -> None:
+    def __init__(self, open_transports: set[asyncio.Transport]) -> None:
         self._open = open_transports
-        self._transport: asyncio.BaseTransport | None = None
+        self._transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = transport
-        self._open.add(transport)
+        # a stream server hands its protocol a stream transport (uvloop's is not an asyncio.Transport subclass)
+        self._transport = cast(asyncio.Transport, transport)
+        self._open.add(self._transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._open.discard(self._transport)  # type: ignore[arg-type]
+        if self._transport is not None:
+            self._open.discard(self._transport)
 
     def data_received(self, data: bytes) -> None:
         """Input is read and dropped: the monitor port only proves the process is alive (spec)."""
@@ -34,7 +37,7 @@ class MonitorServer:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self._servers: list[asyncio.Server] = []
-        self._open: set[asyncio.BaseTransport] = set()
+        self._open: set[asyncio.Transport] = set()
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()

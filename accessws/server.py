@@ -36,7 +36,7 @@ import socket
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
-from websockets.asyncio.server import Server, serve, unix_serve
+from websockets.asyncio.server import Server, ServerConnection, serve, unix_serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed, NegotiationError
 from websockets.http11 import Request as HttpRequest
@@ -164,7 +164,8 @@ class WsServer:
 
     # ------------------------------------------------------------ connections
 
-    async def _handle(self, connection: TrackedConnection) -> None:
+    async def _handle(self, connection: ServerConnection) -> None:
+        assert isinstance(connection, TrackedConnection)  # the connection class the server is given
         assert connection.request is not None
         session = Session(connection, self.output_limit, client_ip(connection.request.headers, connection))
         self.sessions.add(session)

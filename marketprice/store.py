@@ -51,7 +51,9 @@ def stored_deal(text: bytes) -> DealRecord | None:
         return None
     deal_id, at, kind = obj.get("id"), obj.get("time"), obj.get("type")
     price, amount = stored_decimal(obj.get("price")), stored_decimal(obj.get("amount"))
-    if type(deal_id) is not int or type(at) not in (float, int) or price is None or amount is None:
+    if type(deal_id) is not int or price is None or amount is None:
+        return None
+    if type(at) is not float and type(at) is not int:
         return None
     if kind not in ("sell", "buy"):
         return None
