@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import pymysql
 
@@ -22,7 +22,14 @@ from common.config import DatabaseConfig
 from common.storage import Database, open_database
 
 ROOT = Path(__file__).resolve().parent.parent
-MYSQL = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
+class MysqlServer(TypedDict):
+    host: str
+    port: int
+    user: str
+    password: str
+
+
+MYSQL: MysqlServer = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
 
 
 def free_port() -> int:
@@ -44,6 +51,12 @@ def wait_port(port: int, timeout: float = 30.0, host: str = "127.0.0.1") -> None
 
 def unique_name(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+def redis_bytes(value: bytes | str | None) -> bytes:
+    """A reply of a client made without decode_responses, which redis-py types as bytes | str."""
+    assert isinstance(value, bytes), value
+    return value
 
 
 def mysql_connect(db: str | None = None) -> pymysql.connections.Connection:

@@ -20,7 +20,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -343,13 +343,14 @@ class _FakeConnection(asyncio.Protocol):
         self.number = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        self.backend._transports.add(self.transport)  # type: ignore[arg-type]
+        self.transport = cast(asyncio.Transport, transport)  # a stream server's protocol gets a stream transport
+        self.backend._transports.add(self.transport)
         self.backend.connections += 1
         self.number = self.backend.connections
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.backend._transports.discard(self.transport)  # type: ignore[arg-type]
+        if self.transport is not None:
+            self.backend._transports.discard(self.transport)
 
     def data_received(self, data: bytes) -> None:
         assert self.transport is not None

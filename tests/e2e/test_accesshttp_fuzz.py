@@ -51,9 +51,10 @@ def params_for(draw: st.DrawFn, method: str) -> list[Any]:
     template = TEMPLATES.get(method)
     if template is None or draw(st.integers(0, 9)) == 0:
         return draw(st.lists(any_json, max_size=9))
-    params = [draw(plausible[kind]) if draw(st.integers(0, 7)) else draw(any_json) for kind in template]
+    params: list[Any] = [draw(plausible[kind]) if draw(st.integers(0, 7)) else draw(any_json) for kind in template]
     if draw(st.integers(0, 9)) == 0:
-        params = params[:-1] if params and draw(st.booleans()) else [*params, draw(any_json)]
+        drop_last = bool(params) and draw(st.booleans())
+        params = params[:-1] if drop_last else [*params, draw(any_json)]
     return params
 
 

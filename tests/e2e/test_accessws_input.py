@@ -19,12 +19,13 @@ import orjson
 import pytest
 from websockets.asyncio.client import connect, unix_connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.typing import Origin, Subprotocol
 
 from tests.e2e.accessws_env import Exchange, WsClient, free_port, wait_backend
 
 pytestmark = pytest.mark.timeout(60)
 
-ORIGIN = "https://www.example.com"
+ORIGIN = Origin("https://www.example.com")
 MAX_PKG_SIZE = 4096
 KEEP_ALIVE = 2
 
@@ -88,19 +89,21 @@ async def test_a_message_larger_than_max_pkg_size_closes_the_connection(ws: WsCl
 
 
 async def test_handshake_rules(exchange: Exchange) -> None:
-    for origin in (None, "https://evilexample.com", "https://example.com.evil.org"):
+    for origin in (None, Origin("https://evilexample.com"), Origin("https://example.com.evil.org")):
         with pytest.raises(InvalidStatus) as exc:
-            await connect(exchange.url, origin=origin)  # type: ignore[arg-type]
+            await connect(exchange.url, origin=origin)
         assert exc.value.response.status_code == 403, origin
-    async with connect(exchange.url, origin="https://example.com", subprotocols=["chat"]) as conn:  # type: ignore[list-item]
+    chat, other = Subprotocol("chat"), Subprotocol("other")
+    async with connect(exchange.url, origin=Origin("https://example.com"), subprotocols=[chat]) as conn:
         assert conn.subprotocol == "chat"
-    async with connect(exchange.url, origin=ORIGIN, subprotocols=["other", "chat"]) as conn:  # type: ignore[list-item]
+    async with connect(exchange.url, origin=ORIGIN, subprotocols=[other, chat]) as conn:
         assert conn.subprotocol == "chat"
     with pytest.raises(InvalidStatus) as exc:
-        await connect(exchange.url, origin=ORIGIN, subprotocols=["other"])  # type: ignore[list-item]
+        await connect(exchange.url, origin=ORIGIN, subprotocols=[other])
     assert exc.value.response.status_code == 400
     async with connect(exchange.url, origin=ORIGIN) as conn:
         assert conn.subprotocol is None
+        assert conn.response is not None
         assert "Sec-WebSocket-Extensions" not in conn.response.headers  # never compressed
 
     key = base64.b64encode(os.urandom(16)).decode()
@@ -119,7 +122,7 @@ async def test_handshake_rules(exchange: Exchange) -> None:
 
 
 async def test_unix_socket_and_monitor_port(exchange: Exchange) -> None:
-    async with unix_connect(unix_path(exchange), uri="ws://localhost/", origin=ORIGIN) as conn:  # type: ignore[arg-type]
+    async with unix_connect(unix_path(exchange), uri="ws://localhost/", origin=ORIGIN) as conn:
         await conn.send('{"id": 5, "method": "server.ping", "params": []}')
         assert orjson.loads(await asyncio.wait_for(conn.recv(), 5)) == {"error": None, "result": "pong", "id": 5}
     assert exchange.accessws is not None

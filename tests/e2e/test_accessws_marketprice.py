@@ -76,7 +76,7 @@ async def test_live_pushes_and_initial_pushes(exchange: Exchange, engine: RpcCli
 
         before = time.time()
         await trade(engine, "BTCUSDT", "0.5", "9000", 1)
-        pushes = {}
+        pushes: dict[str, Any] = {}
         while len(pushes) < 5:
             push = await client.push(None, 5)
             pushes.setdefault(push["method"], push["params"])

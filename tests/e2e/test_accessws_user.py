@@ -177,6 +177,7 @@ async def test_switching_user_drops_private_subscriptions(clients: list[WsClient
 
 async def test_private_methods_need_authentication(clients: list[WsClient], engine: RpcClient) -> None:
     anonymous = clients[1]
+    params: list[Any]
     for method, params in (("order.query", ["BTCUSDT", 0, 10]), ("asset.query", []), ("order.subscribe", []),
                            ("order.unsubscribe", []), ("asset.subscribe", ["BTC"]), ("asset.unsubscribe", [])):
         assert await anonymous.error(method, params) == (6, "require authentication"), method

@@ -87,7 +87,7 @@ async def test_a_dead_worker_is_restarted(exchange: Exchange) -> None:
         await wait_backend(client)
         await client.close()
     path = next(b for b in exchange.accessws.config["svr"]["bind"] if b.startswith("stream@"))[len("stream@"):]
-    async with unix_connect(path, uri="ws://localhost/") as conn:  # type: ignore[arg-type]
+    async with unix_connect(path, uri="ws://localhost/") as conn:
         await conn.send('{"id": 1, "method": "server.ping", "params": []}')
         assert "pong" in await asyncio.wait_for(conn.recv(), 5)
 

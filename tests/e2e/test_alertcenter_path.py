@@ -11,16 +11,16 @@ import pytest
 import redis
 
 from common.alert import ALERT_MAX_SIZE, AlertSender
-from tests.support import Daemon, base_config, free_port, unique_name
+from tests.support import Daemon, base_config, free_port, redis_bytes, unique_name
 
-SHARED_REDIS = {"host": "127.0.0.1", "port": 6379}
+SHARED_REDIS: dict[str, Any] = {"host": "127.0.0.1", "port": 6379}
 
 
 def wait_items(client: redis.Redis, key: str, count: int, timeout: float = 10.0) -> list[bytes]:
     deadline = time.monotonic() + timeout
     while client.llen(key) < count and time.monotonic() < deadline:
         time.sleep(0.02)
-    return client.lrange(key, 0, -1)
+    return [redis_bytes(item) for item in client.lrange(key, 0, -1)]
 
 
 @pytest.fixture

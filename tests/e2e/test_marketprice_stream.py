@@ -27,7 +27,7 @@ from tests.e2e.marketprice_env import (
     produce,
     rpc_port,
 )
-from tests.support import Broker, Daemon, unique_name
+from tests.support import Broker, Daemon, redis_bytes, unique_name
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -86,8 +86,8 @@ async def test_first_message_duplicates_jumps_and_junk(tmp_path: Path, broker: B
         async with MarketpriceClient(rpc_port(config)) as mp:
             await mp.wait_deal("BTCUSDT", 7)
             assert [d["id"] for d in await mp.deals("BTCUSDT")] == [7, 6, 3, 2, 1]
-            volume = sum(Decimal(a) for _, a in deals.values())
-            value = sum(Decimal(p) * Decimal(a) for p, a in deals.values())
+            volume = sum((Decimal(a) for _, a in deals.values()), Decimal(0))
+            value = sum((Decimal(p) * Decimal(a) for p, a in deals.values()), Decimal(0))
             status = await mp.status("BTCUSDT")
             assert (status["volume"], status["deal"]) == (fmt(volume), fmt(value))
             assert status["open"] == "0" and status["high"] == "9530" and status["last"] == "9530"
@@ -151,7 +151,7 @@ async def test_waits_for_its_market_list_and_redis_and_outlives_redis(tmp_path: 
             while redis.get(prefix + "k:last_deal_id") != b"3" and time.monotonic() < deadline:
                 time.sleep(0.05)
             assert redis.get(prefix + "k:offset") == b"2"
-            assert redis.lrange(prefix + "k:BTCUSDT:deals", 0, -1)[0].startswith(b'{"id": 3, ')
+            assert redis_bytes(redis.lrange(prefix + "k:BTCUSDT:deals", 0, -1)[0]).startswith(b'{"id": 3, ')
             assert redis.get(prefix + "k:BTCUSDT:last") == b"102.00"
         assert daemon.stop() == 0
         assert "final flush done: last applied deal 3 at offset 2" in log_text(daemon)

@@ -268,11 +268,11 @@ async def test_kill9_repeatedly_under_load_loses_nothing_and_doubles_nothing(
     for start in range(0, len(items), 200):
         await asyncio.gather(*(resend(bid, *rest) for bid, rest in items[start:start + 200]))
     # funds conserved (fees are zero): balances hold exactly the deposits
-    totals: Counter[str] = Counter()
+    totals = dict.fromkeys(("BTC", "BCH"), Decimal(0))
     for user in range(1, 31):
         for asset, value in (await call_until_up(client, 101, [user, "BTC", "BCH"])).items():
             totals[asset] += Decimal(value["available"]) + Decimal(value["freeze"])
-    deposited: Counter[str] = Counter()
+    deposited = dict.fromkeys(("BTC", "BCH"), Decimal(0))
     for _user, asset, amount in sent.values():
         deposited[asset] += Decimal(amount)
     assert totals == deposited

@@ -92,9 +92,9 @@ class Load:
             await asyncio.gather(*(resend(bid) for bid in ids[start:start + 200]))
         wait_published(engine, timeout=120)
         history_db = engine.config["db_history"]["name"]
-        ids = Counter(json.loads(r[7])["id"] for r in history_rows(history_db, "balance_history",
-                                                                    "WHERE business = 'deposit'"))
-        assert set(ids) == set(self.sent) and set(ids.values()) == {1}
+        recorded = Counter(json.loads(r[7])["id"] for r in history_rows(history_db, "balance_history",
+                                                                         "WHERE business = 'deposit'"))
+        assert set(recorded) == set(self.sent) and set(recorded.values()) == {1}
         deals = [m[11] for m in await read_topic(broker_address, "deals")]
         assert deals == list(range(1, len(deals) + 1))
         assert len(await read_topic(broker_address, "balances")) == len(self.sent)

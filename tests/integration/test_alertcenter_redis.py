@@ -19,11 +19,11 @@ import pytest
 import redis
 
 from common.alert import ALERT_MAGIC
-from tests.support import Daemon, free_port, unique_name, wait_port
+from tests.support import Daemon, free_port, redis_bytes, unique_name, wait_port
 
 M = ALERT_MAGIC
 REDIS_SERVER = shutil.which("redis-server") or "redis-server"
-SHARED_REDIS = {"host": "127.0.0.1", "port": 6379}
+SHARED_REDIS: dict[str, Any] = {"host": "127.0.0.1", "port": 6379}
 
 
 class RedisProcess:
@@ -89,7 +89,7 @@ def wait_list(client: redis.Redis, key: str, count: int, timeout: float = 10.0) 
     while client.llen(key) < count and time.monotonic() < deadline:
         time.sleep(0.02)
     time.sleep(0.1)
-    return client.lrange(key, 0, -1)
+    return [redis_bytes(item) for item in client.lrange(key, 0, -1)]
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from marketprice.persist import Persister
 from marketprice.redis_tx import encode_command, run_transaction
 from marketprice.state import Markets, Progress, Retention
 from marketprice.store import KlineStore
-from tests.support import free_port, unique_name
+from tests.support import free_port, redis_bytes, unique_name
 
 D = Decimal
 NOW = int(time.time())
@@ -128,7 +128,7 @@ async def test_only_new_deals_are_pushed_and_the_list_is_trimmed(redis: tuple[ai
     await store.flush(markets, asyncio.Lock())
     key = f"{prefix}k:BTCUSDT:deals"
     assert await client.llen(key) == DEALS_MAX
-    ids = [int(item.split(b",")[0].split(b": ")[1]) for item in await client.lrange(key, 0, -1)]
+    ids = [int(redis_bytes(item).split(b",")[0].split(b": ")[1]) for item in await client.lrange(key, 0, -1)]
     assert ids == list(range(DEALS_MAX + 5, 5, -1))
     assert await client.get(prefix + "k:offset") == b"%d" % (DEALS_MAX + 9)
 

@@ -102,8 +102,8 @@ async def test_a_catalog_lists_the_daily_tables_again_when_asked_or_when_old(db:
     for sql in create_table_sql(OPERLOG, db.dialect, tomorrow):
         await db.execute(sql)
     at = time.time()
-    later = [(31, at, encode_detail("update_balance", [1, "BTC", "deposit", 31, "1", {}]))]
-    await db.transact([InsertRows(tomorrow, ("id", "time", "detail"), later)])
+    rows = [(31, at, encode_detail("update_balance", [1, "BTC", "deposit", 31, "1", {}]))]
+    await db.transact([InsertRows(tomorrow, ("id", "time", "detail"), rows)])
     later = [(31, at, decoded("update_balance", [1, "BTC", "deposit", 31, "1", {}]))]
     assert await read_all(db, 30, 100, catalog) == []  # listed an hour ago as far as it knows
     assert await read_all(db, 30, 100, catalog, refresh=True) == later

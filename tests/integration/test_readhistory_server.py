@@ -264,7 +264,7 @@ async def test_balance_history_records_filters_and_paging(history: History) -> N
 async def test_balance_history_parameter_rules(history: History) -> None:
     async with connect(history.port) as client:
         good = [1, "", "", 0, 0, 0, 10]
-        for params in [
+        cases: list[list[Any]] = [
             good[:6], [*good, 0], [],
             [0, "", "", 0, 0, 0, 10], ["1", "", "", 0, 0, 0, 10], [1.0, "", "", 0, 0, 0, 10],
             [4294967296, "", "", 0, 0, 0, 10], [None, "", "", 0, 0, 0, 10],
@@ -272,7 +272,8 @@ async def test_balance_history_parameter_rules(history: History) -> None:
             [1, "", "", 1003, 1002, 0, 10],
             [1, "", "", 0, 0, 0, 0], [1, "", "", 0, 0, 0, 102], [1, "", "", 0, 0, 0, -1],
             [1, "", "", 0, 0, 0, "10"], [1, "", "", 0, 0, 0, 10.0], [1, "", "", 0, 0, 0, None],
-        ]:
+        ]
+        for params in cases:
             assert await error_of(client, 103, params) == INVALID, params
 
 
@@ -297,11 +298,12 @@ async def test_order_finished_filters_side_and_paging(history: History) -> None:
         assert await call(client, 208, [1, "BTCBCH", 0, 0, 1, 1]) == page(1, 1, [o[12]])
         assert await call(client, 208, [1, "BTCBCH", 0, 0, 2, 5]) == page(2, 5, [o[11]])
         assert await call(client, 208, [1, "BTCBCH", 0, 0, -5, 5]) == page(-5, 5, [])
-        for params in [
+        cases: list[list[Any]] = [
             [1, "BTCBCH", 0, 0, 0], [0, "BTCBCH", 0, 0, 0, 10], [1, None, 0, 0, 0, 10], [1, 7, 0, 0, 0, 10],
             [1, "BTCBCH", 5, 4, 0, 10], [1, "BTCBCH", 0, 0, 0, 0], [1, "BTCBCH", 0, 0, 0, 102],
             [1, "BTCBCH", 0, 0, 0, -1], [1, "BTCBCH", 0, 0, 0, 10, 3], [1, "BTCBCH", 0, 0, 0, 10, -1],
-        ]:
+        ]
+        for params in cases:
             assert await error_of(client, 208, params) == INVALID, params
 
 
@@ -312,7 +314,8 @@ async def test_finished_order_detail(history: History) -> None:
         assert await call(client, 210, [16]) is None
         assert await call(client, 210, [111]) is None
         assert await call(client, 210, [-1]) is None  # u64 18446744073709551615
-        for params in [[], [0], ["11"], [11.0], [None], [11, 1]]:
+        cases: list[list[Any]] = [[], [0], ["11"], [11.0], [None], [11, 1]]
+        for params in cases:
             assert await error_of(client, 210, params) == INVALID, params
 
 
@@ -328,7 +331,8 @@ async def test_order_deals(history: History) -> None:
              "fee": "14", "deal_order_id": 5}])
         assert await call(client, 209, [12, 0, 10]) == page(0, 10, [])
         assert await call(client, 209, [-1, 0, 10]) == page(0, 10, [])
-        for params in [[11, 0], [11, 0, 10, 1], [0, 0, 10], ["11", 0, 10], [11, 0, 0], [11, 0, 102], [11, 0, -1]]:
+        cases: list[list[Any]] = [[11, 0], [11, 0, 10, 1], [0, 0, 10], ["11", 0, 10], [11, 0, 0], [11, 0, 102], [11, 0, -1]]
+        for params in cases:
             assert await error_of(client, 209, params) == INVALID, params
 
 
@@ -343,8 +347,9 @@ async def test_market_user_deals(history: History) -> None:
             {"time": 1001.5, "user": 101, "id": 5, "side": 2, "role": 1, "price": "1", "amount": "1", "deal": "1",
              "fee": "0", "deal_order_id": 31, "market": "BTCBCH"}])
         assert await call(client, 306, [1, "NOSUCH", 0, 10]) == page(0, 10, [])
-        for params in [[1, "BTCBCH", 0], [1, "BTCBCH", 0, 10, 0], [0, "BTCBCH", 0, 10], [1, 5, 0, 10],
-                       [1, "BTCBCH", 0, 0], [1, "BTCBCH", 0, 102], [1, "BTCBCH", 0, -1]]:
+        cases: list[list[Any]] = [[1, "BTCBCH", 0], [1, "BTCBCH", 0, 10, 0], [0, "BTCBCH", 0, 10], [1, 5, 0, 10],
+                                  [1, "BTCBCH", 0, 0], [1, "BTCBCH", 0, 102], [1, "BTCBCH", 0, -1]]
+        for params in cases:
             assert await error_of(client, 306, params) == INVALID, params
 
 

@@ -20,7 +20,7 @@ from accesshttp.gateway import OPENRPC_FILE
 from accesshttp.methods import METHODS
 
 DOC: dict[str, Any] = orjson.loads(OPENRPC_FILE.read_bytes())
-TYPES = {"object": dict, "array": list, "string": str, "null": type(None), "boolean": bool}
+TYPES: dict[str, type] = {"object": dict, "array": list, "string": str, "null": type(None), "boolean": bool}
 
 
 def resolve(node: dict[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 import pytest
@@ -96,13 +97,22 @@ def test_day_bucket_follows_local_midnight() -> None:
     assert values(market.day[DAY_UTC8]) == ("1", "2", "2", "1", "1", "2")
 
 
-def reference_apply(market: dict[str, object], at: float, price: Decimal, amount: Decimal) -> None:
+@dataclass
+class ReferenceMarket:
+    """A market for `reference_apply`: the last price and, per family, buckets [open, close, high, low, volume, deal]."""
+
+    last: Decimal
+    families: dict[str, dict[int, list[Decimal]]] = field(
+        default_factory=lambda: {"sec": {}, "min": {}, "hour": {}, "day": {}})
+
+
+def reference_apply(market: ReferenceMarket, at: float, price: Decimal, amount: Decimal) -> None:
     """The spec's one-deal-at-a-time algorithm (spec/marketprice.md §3, HEAD rule)."""
     second = int(at)
-    last = market["last"]
+    last = market.last
     keys = (second, second // 60 * 60, second // 3600 * 3600, localtime.day_start(second))
     for family, key in zip(("sec", "min", "hour", "day"), keys, strict=True):
-        buckets = market[family]
+        buckets = market.families[family]
         if key not in buckets:
             buckets[key] = [last, last, last, last, ZERO, ZERO]
         bucket = buckets[key]
@@ -113,7 +123,7 @@ def reference_apply(market: dict[str, object], at: float, price: Decimal, amount
             bucket[2] = price
         if price < bucket[3]:
             bucket[3] = price
-    market["last"] = price
+    market.last = price
 
 
 deal_lists = st.lists(
@@ -128,16 +138,16 @@ deal_lists = st.lists(
 def test_folding_runs_of_a_second_equals_applying_deals_one_by_one(deals: list[tuple[int, int, str, str]]) -> None:
     deals = sorted(deals)
     market = Market("M", last=D("9000"))
-    reference: dict[str, object] = {"last": D("9000"), "sec": {}, "min": {}, "hour": {}, "day": {}}
+    reference = ReferenceMarket(last=D("9000"))
     for deal_id, (offset, micros, price, amount) in enumerate(deals, 1):
         at = T + offset + micros / 1e6
         market.apply(at, D(price), D(amount), 1, deal_id)
         reference_apply(reference, at, D(price), D(amount))
     market.settle()
     for family, buckets in zip(("sec", "min", "hour", "day"), market.families, strict=True):
-        expected = {k: tuple(str(v) for v in b) for k, b in reference[family].items()}  # type: ignore[attr-defined]
+        expected = {k: tuple(str(v) for v in b) for k, b in reference.families[family].items()}
         assert {k: values(c) for k, c in buckets.items()} == expected
-    assert market.last == reference["last"]
+    assert market.last == reference.last
 
 
 def test_merge_starts_flat_at_the_first_open() -> None:
