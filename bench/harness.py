@@ -16,6 +16,7 @@ import subprocess
 import time
 import zlib
 from dataclasses import dataclass, field
+from typing import cast
 
 import orjson
 
@@ -81,7 +82,7 @@ class PipelinedRpc(asyncio.Protocol):
         return protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.Transport, transport)  # a TCP connection gets a stream transport
 
     def connection_lost(self, exc: Exception | None) -> None:
         for future in self.pending.values():

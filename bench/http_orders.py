@@ -36,7 +36,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import aiohttp
 import pymysql
@@ -48,7 +48,16 @@ MARKET = "BTCUSDT"
 ASSETS = [{"name": "BTC", "prec_save": 12, "prec_show": 8}, {"name": "USDT", "prec_save": 12, "prec_show": 8}]
 MARKETS = [{"name": MARKET, "stock": {"name": "BTC", "prec": 8}, "money": {"name": "USDT", "prec": 2},
             "fee_prec": 4, "min_amount": "0.001"}]
-MYSQL = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
+
+
+class MysqlServer(TypedDict):
+    host: str
+    port: int
+    user: str
+    password: str
+
+
+MYSQL: MysqlServer = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
 
 
 def free_port() -> int:
@@ -298,6 +307,7 @@ def run_wrk(wrk: str, lua: Path, url: str, concurrency: int, seconds: float, use
     cpu_s = {role: (after[role] - before[role]) / CLK_TCK for role in before}
     cpu_s["wrk"] = (children_after.ru_utime + children_after.ru_stime
                     - children_before.ru_utime - children_before.ru_stime)
+    machine_busy = (os.cpu_count() or 1) * (system_after[0] - system_before[0]) / max(1, system_after[1] - system_before[1])
     return {
         "concurrency": concurrency,
         "seconds": summary["seconds"],
@@ -311,10 +321,8 @@ def run_wrk(wrk: str, lua: Path, url: str, concurrency: int, seconds: float, use
         "cpu_us_per_accepted_order_total": round(sum(cpu_s.values()) * 1e6 / accepted, 1),
         "cpu_pct": {role: round(100 * s / elapsed, 1) for role, s in cpu_s.items()},
         # the whole machine; "unattributed" is other programs plus kernel work charged to no process (softirq)
-        "machine_busy_pct": round(100 * os.cpu_count() * (system_after[0] - system_before[0])
-                                  / max(1, system_after[1] - system_before[1]), 1),
-        "unattributed_pct": round(100 * os.cpu_count() * (system_after[0] - system_before[0])
-                            / max(1, system_after[1] - system_before[1]) - 100 * sum(cpu_s.values()) / elapsed, 1),
+        "machine_busy_pct": round(100 * machine_busy, 1),
+        "unattributed_pct": round(100 * machine_busy - 100 * sum(cpu_s.values()) / elapsed, 1),
     }
 
 
