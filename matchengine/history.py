@@ -95,7 +95,7 @@ def columns_of(table: str) -> tuple[str, ...]:
     return shape_of(table)[0]
 
 
-def shape_of(table: str) -> tuple[tuple[str, ...], Callable[[tuple], str]]:  # type: ignore[type-arg]
+def shape_of(table: str) -> tuple[tuple[str, ...], Callable[[tuple], str]]:
     """The columns of a history table and the MySQL literal of one of its rows.
 
     Rows hold ints, floats, names (escaped here) and decimal column text
