@@ -25,8 +25,10 @@ from common.storage import open_database
 from matchengine.commands import OP_LIMIT_ORDER, OP_UPDATE_BALANCE, Commands
 from matchengine.config import EngineConfig, load_config
 from matchengine.engine import Engine
+from matchengine.history_writer import HISTORY_STRIPES, stripe_of
 from matchengine.operlog import OperlogWriter
-from matchengine.publisher import HISTORY_STRIPES, Publisher, read_position, stripe_of
+from matchengine.positions import read_position
+from matchengine.publisher import Publisher
 from matchengine.slice import ensure_log_tables
 from tests.support import engine_config, mysql_connect, mysql_query
 
@@ -84,8 +86,8 @@ async def publish_history(config: EngineConfig, until: int) -> None:
     await publisher.recover()
     following = asyncio.create_task(publisher.follow())
     deadline = time.monotonic() + 60
-    while publisher.history_id < until:
-        assert time.monotonic() < deadline, publisher.stripe_ids
+    while publisher.history.position < until:
+        assert time.monotonic() < deadline, publisher.history.stripe_ids
         assert not following.done()
         await asyncio.sleep(0.05)
     await publisher.drain()

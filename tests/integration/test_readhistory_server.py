@@ -24,7 +24,7 @@ from common.config import ClientConfig, DatabaseConfig, parse_address
 from common.errors import RpcError
 from common.rpc import RpcClient
 from common.storage import InsertRows, Statement, open_database
-from matchengine.publisher import ensure_history_tables
+from matchengine.history_writer import ensure_history_tables
 from tests.support import Daemon, base_config, drop_databases, free_port, unique_name
 
 BALANCE_COLUMNS = ("time", "user_id", "asset", "business", "change", "balance", "detail")

@@ -1,0 +1,214 @@
+"""Kafka messages published at least once, counted once: batches, `op` tags and the message position.
+
+The publisher's replica reports what the core did to `queue` (`Messages`);
+`MessagePublisher` publishes the queued messages of each topic in order, one
+batch in flight, and records the id of the last operation whose messages the
+broker acknowledged (`message_position` in trade_log).  After a crash the
+messages of the operations after it are built again; those the broker
+already holds are recognised by their `op` header ("<operation id>.<n>",
+read from the last message of each topic when it connects) and skipped, so a
+topic does not get a message twice.  While the broker is away, messages wait
+in memory (the publisher bounds them) and sends are retried with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from common.schema import MESSAGE_POSITION
+from common.storage import Database, DatabaseError
+
+from .message import HEADER_KEY, TOPICS, Messages, header_value, parse_header, tag_messages
+from .positions import read_position
+
+log = logging.getLogger(__name__)
+
+RETRY_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0)
+KAFKA_BATCH_BYTES = 1 << 20
+
+
+class MessagePublisher:
+    """Publishes `queue` to the brokers and keeps the message position."""
+
+    def __init__(self, brokers: str, log_db: Database, on_progress: Callable[[], None]) -> None:
+        self.brokers = brokers
+        self.log_db = log_db
+        self.queue = Messages()
+        self.on_progress = on_progress  # a round was acknowledged and recorded
+        self.position = 0  # acknowledged by the broker, recorded in message_position
+        self.upto = 0      # last operation whose messages are in `queue` or being sent
+        self.published: dict[str, tuple[int, int]] = {topic: (0, -1) for topic in TOPICS}
+        self._producer: Any = None
+        self._producer_lock = asyncio.Lock()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def recover(self) -> None:
+        self.position = self.upto = await read_position(self.log_db, MESSAGE_POSITION.name)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.queue.count) or not self._idle.is_set()
+
+    def kick(self) -> None:
+        """Start publishing if messages (or operations without any) wait and no round is under way."""
+        if (self.queue.count or self.upto > self.position) and self._idle.is_set():
+            self._idle.clear()
+            self._tasks.append(asyncio.create_task(self._publish()))
+        self._tasks = [t for t in self._tasks if not t.done()]
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+
+    async def _ensure_producer(self) -> Any:
+        async with self._producer_lock:
+            return await self._connect_producer()
+
+    async def _connect_producer(self) -> Any:
+        from aiokafka import AIOKafkaProducer
+
+        attempt = 0
+        while self._producer is None:
+            producer = AIOKafkaProducer(bootstrap_servers=self.brokers, linger_ms=1, acks=1,
+                                        enable_idempotence=False, max_batch_size=KAFKA_BATCH_BYTES,
+                                        max_request_size=KAFKA_BATCH_BYTES * 2, request_timeout_ms=10000)
+            try:
+                await producer.start()
+                await self._create_topics()
+                await self._load_published_tags()
+                self._producer = producer
+                log.info("connected to kafka %s", self.brokers)
+            except Exception as exc:
+                await producer.stop()
+                log.critical("kafka %s unavailable: %s", self.brokers, exc)
+                await asyncio.sleep(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)])
+                attempt += 1
+        return self._producer
+
+    async def _create_topics(self) -> None:
+        """Make sure the topics exist (one partition) before the first message.
+
+        A broker that creates topics on first use may otherwise have a consumer
+        create them first and keep the producer waiting for a leader.
+        """
+        from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.brokers, request_timeout_ms=10000)
+        await admin.start()
+        try:
+            existing = set(await admin.list_topics())
+            missing = [NewTopic(topic, num_partitions=1, replication_factor=1) for topic in TOPICS
+                       if topic not in existing]
+            if missing:
+                await admin.create_topics(missing)
+                log.info("created kafka topics %s", [t.name for t in missing])
+        except Exception as exc:
+            log.warning("cannot create kafka topics (%s); the broker will create them on first use", exc)
+        finally:
+            await admin.close()
+
+    async def _load_published_tags(self) -> None:
+        """Read the `op` header of the last message of each topic: what the broker already holds."""
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.brokers, enable_auto_commit=False, group_id=None,
+                                    auto_offset_reset="earliest", request_timeout_ms=10000)
+        await consumer.start()
+        try:
+            for topic in TOPICS:
+                tp = TopicPartition(topic, 0)
+                consumer.assign([tp])
+                end = (await consumer.end_offsets([tp]))[tp]
+                if end == 0:
+                    self.published[topic] = (0, -1)
+                    continue
+                # the broker may report the end as the last batch's base offset + 1: read that batch
+                consumer.seek(tp, end - 1)
+                last = None
+                while True:
+                    batch = (await consumer.getmany(tp, timeout_ms=2000, max_records=10000)).get(tp, [])
+                    if not batch:
+                        break
+                    last = batch[-1]
+                tag = parse_header(last.headers) if last is not None else None
+                self.published[topic] = tag if tag is not None else (0, -1)
+                log.info("kafka %s: last published message is %s", topic, self.published[topic])
+        finally:
+            await consumer.stop()
+
+    async def _publish(self) -> None:
+        try:
+            while self.queue.count or self.upto > self.position:
+                upto = self.upto
+                taken = self.queue.take()
+                await asyncio.gather(*(self._publish_topic(topic, taken[topic]) for topic in TOPICS if taken[topic]))
+                self.position = upto
+                await self._save_position()
+                self.on_progress()
+        finally:
+            self._idle.set()
+
+    async def _publish_topic(self, topic: str, messages: list[tuple[int, bytes]]) -> None:
+        """Publish in order, one batch in flight, resending from the first unacknowledged one.
+
+        Messages the broker already holds (by their `op` header) are skipped.
+        """
+        tagged = tag_messages(messages)
+        sent = 0
+        attempt = 0
+        while sent < len(tagged):
+            producer = await self._ensure_producer()
+            while sent < len(tagged) and tagged[sent][0] <= self.published[topic]:
+                sent += 1
+            if sent == len(tagged):
+                break
+            batch = producer.create_batch()
+            end = sent
+            while end < len(tagged):
+                tag, payload = tagged[end]
+                if batch.append(key=None, value=payload, timestamp=None,
+                                headers=[(HEADER_KEY, header_value(tag))]) is None:
+                    break
+                end += 1
+            if end == sent:
+                log.critical("a %s message of %d bytes is larger than a batch; skipped", topic, len(tagged[sent][1]))
+                sent += 1
+                continue
+            try:
+                await (await producer.send_batch(batch, topic, partition=0))
+                sent = end
+                self.published[topic] = tagged[end - 1][0]
+                attempt = 0
+            except Exception as exc:
+                log.critical("kafka publish to %s failed (%d messages waiting): %s", topic, len(tagged) - sent, exc)
+                await self._reset_producer()
+                await asyncio.sleep(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)])
+                attempt += 1
+
+    async def _reset_producer(self) -> None:
+        """Drop the producer; the next send reconnects and re-reads what the broker holds."""
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                await producer.stop()
+            except Exception:
+                pass
+
+    async def _save_position(self) -> None:
+        attempt = 0
+        while True:
+            try:
+                await self.log_db.execute(
+                    f"UPDATE `{MESSAGE_POSITION.name}` SET `oper_id` = %s, `time` = %s WHERE `id` = 1",
+                    (self.position, time.time()))
+                return
+            except DatabaseError as exc:
+                log.critical("cannot record the message position %d: %s", self.position, exc)
+            await asyncio.sleep(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)])
+            attempt += 1
