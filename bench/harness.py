@@ -1,9 +1,14 @@
-"""Shared pieces of the benchmarks: a lean pipelining RPC client, the order stream, CPU accounting.
+"""Shared pieces of the benchmarks: a lean pipelining RPC client, the order stream, CPU accounting over a span,
+waiting until history and Kafka are written, and the JSON every throughput bench prints.
 
 `PipelinedRpc` sends pre-encoded frames and matches replies by sequence with
 no per-call objects beyond a future, so the load generator costs a few µs per
-request and is not the bottleneck.  `CpuMeter` reads utime+stime of processes
-from /proc to report CPU µs per order for each process, as the issues ask.
+request and is not the bottleneck.  A throughput figure is honest only when
+counted until the publisher has written every history row and Kafka message
+of the acknowledged orders: `wait_written` polls the publisher's positions in
+its databases, `CpuSpan` reads utime+stime of every process (/proc) from the
+start of the load to the end of that catch-up, and `throughput_report` puts
+both rates and the CPU µs per order of each process in one shape.
 """
 
 from __future__ import annotations
@@ -11,12 +16,13 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import socket
 import struct
-import subprocess
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 import orjson
 
@@ -164,8 +170,10 @@ def latency_ms(values: list[float]) -> dict[str, float | None]:
                             ("max", max(values) if values else None))}
 
 
+# ---------------------------------------------------------------- CPU of processes over a span
+
 def proc_cpu(pid: int) -> float:
-    """utime + stime of a process, in seconds."""
+    """utime + stime of a process (all its threads), in seconds."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
@@ -179,36 +187,323 @@ def proc_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def pids_named(name: str) -> list[int]:
-    result = subprocess.run(["pgrep", "-x", name], capture_output=True, text=True)
-    return [int(p) for p in result.stdout.split()]
-
-
-class CpuMeter:
-    """CPU seconds each named process spends between `start` and `stop`."""
-
-    def __init__(self, processes: dict[str, int]) -> None:
-        self.processes = dict(processes)
-        self.processes["load_generator"] = os.getpid()
-        self.before: dict[str, float] = {}
-
-    def start(self) -> None:
-        self.before = {name: self._cpu(pid) for name, pid in self.processes.items()}
-
-    def _cpu(self, pid: int) -> float:
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (children, their children, ...), from /proc."""
+    found: list[int] = []
+    pending = [pid]
+    while pending:
+        parent = pending.pop()
         try:
-            return proc_cpu(pid)
+            tasks = os.listdir(f"/proc/{parent}/task")
         except OSError:
-            return 0.0
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{parent}/task/{task}/children") as f:
+                    children = [int(p) for p in f.read().split()]
+            except OSError:
+                continue
+            found.extend(children)
+            pending.extend(children)
+    return found
 
-    def stop(self, per: int, seconds: float) -> dict[str, dict[str, float]]:
-        report = {}
-        for name, pid in self.processes.items():
-            used = self._cpu(pid) - self.before.get(name, 0.0)
-            report[name] = {"cpu_pct": round(100 * used / seconds, 1),
-                            "cpu_us_per_order": round(used / max(per, 1) * 1e6, 1)}
-        report["total_cpu_us_per_order"] = {"value": round(sum(v["cpu_us_per_order"] for v in report.values()), 1)}
-        return report
+
+def process_tree(pid: int) -> list[int]:
+    return [pid, *descendants(pid)]
+
+
+def pids_of_executable(path: str) -> list[int]:
+    """Processes running the program file `path` (resolved), e.g. a daemon that forked itself away."""
+    target = os.path.realpath(path)
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.readlink(f"/proc/{entry}/exe") == target:
+                    pids.append(int(entry))
+            except OSError:
+                continue
+    return sorted(pids)
+
+
+def one_row(cursor: Any) -> tuple[Any, ...]:
+    """The row a query that always returns one gave."""
+    row = cursor.fetchone()
+    if row is None:
+        raise LookupError("the query returned no row")
+    return tuple(row)
+
+
+def mariadb_pid(host: str = "127.0.0.1", port: int = 3306) -> int | None:
+    """The pid of the MariaDB server behind host:port, from its pid file."""
+    import pymysql
+
+    try:
+        conn = pymysql.connect(host=host, port=port, user="root", password="")
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT @@pid_file")
+                path = one_row(cur)[0]
+        finally:
+            conn.close()
+        with open(path) as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, pymysql.err.Error):
+        return None
+
+
+MARIADB_SHARED_NOTE = ("the machine's shared MariaDB server: its CPU counts every client's queries during the "
+                       "span, other users' included; on a quiet machine that is this bench's history alone")
+
+
+def machine_busy_seconds() -> tuple[float, float]:
+    """(busy, all) CPU seconds of the whole machine so far, summed over its cores (/proc/stat)."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    total = sum(values[:8])  # guest time is already counted in user
+    return (total - idle) / CLK_TCK, total / CLK_TCK
+
+
+@dataclass(slots=True)
+class CpuUsage:
+    """CPU seconds each role used over a span of wall time, and the whole machine's busy seconds."""
+
+    seconds: dict[str, float]
+    span_s: float
+    machine_busy_s: float | None = None
+    processes: dict[str, list[int]] = field(default_factory=dict)
+
+
+class CpuSpan:
+    """CPU each role's processes spend between `start` and `stop`.
+
+    Every `sample` (call it while waiting, e.g. in a poll loop) keeps each
+    process's latest reading, so one that exits mid-span still counts what it
+    had used by its last sample.  `add` charges CPU measured elsewhere to a
+    role (a finished child's rusage).  `read` is injectable for tests.
+    """
+
+    def __init__(self, roles: dict[str, list[int]], read: Callable[[int], float] = proc_cpu,
+                 machine: Callable[[], tuple[float, float]] | None = machine_busy_seconds,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.roles = {role: list(pids) for role, pids in roles.items() if pids}
+        self._read = read
+        self._machine = machine
+        self._clock = clock
+        self._first: dict[int, float] = {}
+        self._last: dict[int, float] = {}
+        self._added: dict[str, float] = {}
+        self._machine0: float | None = None
+        self._started = 0.0
+
+    def _reading(self, pid: int) -> float | None:
+        try:
+            return self._read(pid)
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def start(self) -> CpuSpan:
+        self._started = self._clock()
+        self._machine0 = self._machine()[0] if self._machine else None
+        for pids in self.roles.values():
+            for pid in pids:
+                value = self._reading(pid)
+                if value is not None:
+                    self._first[pid] = self._last[pid] = value
+        return self
+
+    def sample(self) -> None:
+        for pid in self._first:
+            value = self._reading(pid)
+            if value is not None:
+                self._last[pid] = value
+
+    def add(self, role: str, seconds: float) -> None:
+        self._added[role] = self._added.get(role, 0.0) + seconds
+
+    def stop(self) -> CpuUsage:
+        self.sample()
+        span = self._clock() - self._started
+        seconds = {role: sum(self._last[p] - self._first[p] for p in pids if p in self._first)
+                   for role, pids in self.roles.items()}
+        for role, extra in self._added.items():
+            seconds[role] = seconds.get(role, 0.0) + extra
+        machine = (self._machine()[0] - self._machine0) if self._machine and self._machine0 is not None else None
+        return CpuUsage(seconds, span, machine, {role: list(pids) for role, pids in self.roles.items()})
+
+
+def cpu_report(usage: CpuUsage, orders: int, shared: dict[str, str] | None = None) -> dict[str, Any]:
+    """CPU µs per order of each role and in total, each role's share of one core, and the whole machine's
+    CPU per order over the same span (it includes what no listed process did: other programs, softirq)."""
+    per = max(orders, 1)
+    per_order = {role: round(s * 1e6 / per, 1) for role, s in usage.seconds.items()}
+    per_order["total"] = round(sum(usage.seconds.values()) * 1e6 / per, 1)
+    report: dict[str, Any] = {
+        "cpu_us_per_order": per_order,
+        "cpu_pct_of_one_core": {role: round(100 * s / usage.span_s, 1) if usage.span_s > 0 else None
+                                for role, s in usage.seconds.items()},
+    }
+    if usage.machine_busy_s is not None:
+        report["machine_cpu_us_per_order"] = round(usage.machine_busy_s * 1e6 / per, 1)
+        report["machine_unattributed_cpu_us_per_order"] = round(
+            (usage.machine_busy_s - sum(usage.seconds.values())) * 1e6 / per, 1)
+        report["machine_busy_pct"] = (round(100 * usage.machine_busy_s / (usage.span_s * (os.cpu_count() or 1)), 1)
+                                      if usage.span_s > 0 else None)
+    if usage.processes:
+        report["processes"] = usage.processes
+    if shared:
+        report["shared_processes"] = {role: note for role, note in shared.items() if role in usage.seconds}
+    return report
+
+
+def throughput_report(*, acked: int, load_s: float, catch_up_s: float, usage: CpuUsage,
+                      shared: dict[str, str] | None = None) -> dict[str, Any]:
+    """The figures every throughput bench prints: the acknowledged rate, the rate counted until every history
+    row and Kafka message was written, and CPU per order of each process over that whole span."""
+    span = load_s + catch_up_s
+    return {
+        "acked_orders": acked,
+        "load_s": round(load_s, 3),
+        "acked_orders_per_s": round(acked / load_s, 1) if load_s > 0 else None,
+        "catch_up_s": round(catch_up_s, 3),
+        "written_orders_per_s": round(acked / span, 1) if span > 0 else None,
+        "cpu_span_s": round(usage.span_s, 3),
+        **cpu_report(usage, acked, shared),
+    }
+
+
+# ---------------------------------------------------------------- everything written: the publisher's positions
+
+def parse_status(text: str) -> dict[str, int]:
+    """The matchengine CLI's `status` reply ("operlog last ID: 12", "history pending 0", ...), the port's and
+    the original's alike."""
+    result = {}
+    for line in text.splitlines():
+        key, _, value = line.strip().rpartition(" ")
+        if key and value.lstrip("-").isdigit():
+            result[key.rstrip(":")] = int(value)
+    return result
+
+
+def engine_status(cli_port: int, host: str = "127.0.0.1", timeout: float = 30.0) -> dict[str, int]:
+    with socket.create_connection((host, cli_port), timeout=timeout) as s:
+        s.sendall(b"status\n")
+        s.shutdown(socket.SHUT_WR)
+        chunks = []
+        while data := s.recv(65536):
+            chunks.append(data)
+    return parse_status(b"".join(chunks).decode())
+
+
+class PublisherPositions:
+    """How far the port's publisher has written: the lowest history stripe position (`history_position`) and
+    the message position (`message_position`, recorded once the broker acknowledged), read from its databases
+    (MariaDB or SQLite, as in the matchengine config's `db_log` / `db_history`)."""
+
+    def __init__(self, db_log: dict[str, Any], db_history: dict[str, Any]) -> None:
+        self.db_log, self.db_history = db_log, db_history
+        self._mysql: Any = None
+
+    def _query_mysql(self) -> tuple[int | None, int | None]:
+        import pymysql
+
+        if self._mysql is None:
+            self._mysql = pymysql.connect(host=self.db_log.get("host", "127.0.0.1"),
+                                          port=int(self.db_log.get("port", 3306)), user=self.db_log.get("user", "root"),
+                                          password=self.db_log.get("pass", ""), autocommit=True)
+        try:
+            with self._mysql.cursor() as cur:
+                cur.execute(f"SELECT (SELECT MIN(oper_id) FROM `{self.db_history['name']}`.history_position), "
+                            f"(SELECT oper_id FROM `{self.db_log['name']}`.message_position WHERE id = 1)")
+                history, messages = one_row(cur)
+                return history, messages
+        except pymysql.err.ProgrammingError:  # the publisher has not created its tables yet
+            return None, None
+
+    @staticmethod
+    def _query_sqlite(path: str, sql: str) -> int | None:
+        import sqlite3
+
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        except sqlite3.Error:
+            return None
+        try:
+            row = conn.execute(sql).fetchone()
+            return row[0] if row else None
+        except sqlite3.Error:
+            return None
+        finally:
+            conn.close()
+
+    def read(self) -> tuple[int, int]:
+        """(history, messages): every operation up to each id has its rows / messages written."""
+        if "sqlite" in self.db_history:
+            history = self._query_sqlite(self.db_history["sqlite"], "SELECT MIN(oper_id) FROM history_position")
+            messages = self._query_sqlite(self.db_log["sqlite"], "SELECT oper_id FROM message_position WHERE id = 1")
+        else:
+            history, messages = self._query_mysql()
+        return history or 0, messages or 0
+
+    def close(self) -> None:
+        if self._mysql is not None:
+            self._mysql.close()
+            self._mysql = None
+
+
+def wait_until(done: Callable[[], bool], *, timeout: float, interval: float = 0.1,
+               meter: CpuSpan | None = None, what: str = "condition") -> float:
+    """Poll `done` until it holds; the seconds that took.  Samples `meter` at every poll."""
+    started = time.monotonic()
+    while not done():
+        if meter is not None:
+            meter.sample()
+        if time.monotonic() - started > timeout:
+            raise TimeoutError(f"{what}: not reached after {timeout} s")
+        time.sleep(interval)
+    return time.monotonic() - started
+
+
+def wait_written(positions: PublisherPositions, upto: int, *, meter: CpuSpan | None = None,
+                 timeout: float = 1800.0, alive: Callable[[], bool] | None = None) -> float:
+    """Wait until the publisher has written the history rows and Kafka messages of every operation up to `upto`
+    (the engine's `operlog last ID` when the load ended); the seconds that took.  `alive` false stops the wait."""
+    def done() -> bool:
+        if alive is not None and not alive():
+            raise RuntimeError("the publisher is not running")
+        history, messages = positions.read()
+        return history >= upto and messages >= upto
+
+    return wait_until(done, timeout=timeout, meter=meter, what=f"history and messages up to operation {upto}")
+
+
+HISTORY_KINDS = ("balance_history", "order_history", "order_detail", "deal_history", "user_deal_history")
+
+
+def history_rows(conn: Any, database: str) -> int:
+    """Rows in every history shard table of `database` (exact counts), on a pymysql connection."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (database,))
+        tables = [row[0] for row in cur.fetchall()
+                  if row[0].startswith(HISTORY_KINDS) and not row[0].endswith("_example")]
+        if not tables:
+            return 0
+        cur.execute(" UNION ALL ".join(f"SELECT COUNT(*) FROM `{database}`.`{t}`" for t in tables))
+        return sum(int(row[0]) for row in cur.fetchall())
+
+
+# ---------------------------------------------------------------- several runs
+
+def spread(values: list[float | None]) -> dict[str, Any]:
+    """Every run's value and their spread (min, median, max, and max - min as a share of the median)."""
+    present = sorted(v for v in values if v is not None)
+    if not present:
+        return {"runs": values, "min": None, "median": None, "max": None, "spread_pct": None}
+    middle = len(present) // 2
+    median = present[middle] if len(present) % 2 else (present[middle - 1] + present[middle]) / 2
+    return {"runs": values, "min": present[0], "median": round(median, 3), "max": present[-1],
+            "spread_pct": round(100 * (present[-1] - present[0]) / median, 1) if median else None}
 
 
 async def write_operation_log(db_config: DatabaseConfig, commands: Commands, *, users: int, book: int, orders: int,

@@ -3,9 +3,10 @@
 Builds an operation log in a fresh MariaDB database the way the engine writes
 it (1,000 funded users, a book of resting orders, then the load_http.py order
 stream, about half crossing), then restores a fresh engine from it with the
-engine's own `restore` (`--repeat` times, the fastest reported) and reports
-operations/s with the CPU this process and MariaDB spent per operation.  `--profile` prints the top of a cProfile of the
-restore instead of timing it.  Prints one JSON object.
+engine's own `restore` (`--repeat` times) and reports operations/s of every
+run with their spread, and the CPU this process and MariaDB (the machine's
+shared server) spent per operation.  `--profile` prints the top of a cProfile
+of the restore instead of timing it.  Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.core_bench import build_engine
-from bench.harness import pids_named, proc_cpu, write_operation_log
+from bench.harness import MARIADB_SHARED_NOTE, mariadb_pid, proc_cpu, spread, write_operation_log
 from common.config import DatabaseConfig
 from common.storage import open_database
 from matchengine.__main__ import restore
@@ -46,7 +47,7 @@ def main() -> None:
     ap.add_argument("--book", type=int, default=10000)
     ap.add_argument("--orders", type=int, default=200000)
     ap.add_argument("--profile", action="store_true")
-    ap.add_argument("--repeat", type=int, default=3, help="restores of the same log; the fastest is reported "
+    ap.add_argument("--repeat", type=int, default=3, help="restores of the same log, each reported "
                                                             "(this machine's speed varies from run to run)")
     args = ap.parse_args()
     db_name = unique_name("bench_replay")
@@ -60,23 +61,24 @@ def main() -> None:
             profile.runcall(asyncio.run, replay(db_name))
             pstats.Stats(profile).sort_stats("tottime").print_stats(25)
             return
-        mariadb = pids_named("mariadbd")
+        mariadb = mariadb_pid()
         runs = []
         for _ in range(max(1, args.repeat)):
-            db_cpu0 = proc_cpu(mariadb[-1]) if mariadb else 0.0
+            db_cpu0 = proc_cpu(mariadb) if mariadb else 0.0
             last_id, wall, cpu = asyncio.run(replay(db_name))
-            db_cpu = (proc_cpu(mariadb[-1]) - db_cpu0) if mariadb else 0.0
+            db_cpu = (proc_cpu(mariadb) - db_cpu0) if mariadb else 0.0
             assert last_id == operations, (last_id, operations)
             runs.append((wall, cpu, db_cpu))
-        wall, cpu, db_cpu = min(runs)
         print(json.dumps({
             "bench": "replay",
             "operations": operations,
-            "seconds": round(wall, 3),
-            "operations_per_s": round(operations / wall),
-            "cpu_us_per_operation": {"matchengine": round(cpu / operations * 1e6, 2),
-                                     "mariadbd": round(db_cpu / operations * 1e6, 2)},
-            "operations_per_s_of_each_run": [round(operations / run[0]) for run in runs],
+            "seconds": spread([round(run[0], 3) for run in runs]),
+            "operations_per_s": spread([round(operations / run[0]) for run in runs]),
+            "cpu_us_per_operation": {
+                "matchengine": spread([round(run[1] / operations * 1e6, 2) for run in runs]),
+                "mariadbd": spread([round(run[2] / operations * 1e6, 2) for run in runs]),
+            },
+            "shared_processes": {"mariadbd": MARIADB_SHARED_NOTE},
         }))
     finally:
         drop_databases(db_name)
