@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -39,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -72,7 +74,6 @@ from tests.support import (
     mysql_connect,
     mysql_query,
     unique_name,
-    wait_port,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,6 +103,20 @@ def wait_history_tables(database: str, timeout: float = 120.0) -> None:
     while mysql_query("information_schema", sql, (database, "user\\_deal\\_history\\_%"))[0][0] < 100:
         if time.monotonic() > deadline:
             raise TimeoutError("the publisher did not create the history tables")
+        time.sleep(0.1)
+
+
+def wait_forwarding(url: str, timeout: float = 60.0) -> None:
+    """Poll until the gateway forwards market.list to a connected engine."""
+    body = b'{"id": 1, "method": "market.list", "params": []}'
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(OSError, ValueError), urllib.request.urlopen(
+                urllib.request.Request(url, data=body), timeout=5) as reply:
+            if json.loads(reply.read()).get("error") is None:
+                return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} does not forward market.list")
         time.sleep(0.1)
 
 
@@ -165,7 +180,7 @@ class LocalStack:
             "timeout": 1.0, "worker_num": self.workers, "connect_wait": 0.5,
         })
         self._daemon("accesshttp", gateway).start(timeout=READY_TIMEOUT)
-        wait_port(rpc_port_of(gateway), READY_TIMEOUT)
+        wait_forwarding(self.url, READY_TIMEOUT)
         if self.readers:
             marketprice = base_config("marketprice", self.dir)
             marketprice.update({

@@ -1,4 +1,5 @@
-"""The benches' accounting: CPU per order over a span, the throughput report, the spread of runs, CLI status."""
+"""The benches' accounting: CPU per order over a span, the throughput report, the spread of runs, CLI status,
+the comparison's summary."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.compare_original import summarise
 from bench.harness import CpuSpan, CpuUsage, cpu_report, parse_status, spread, throughput_report
 
 
@@ -118,3 +120,21 @@ def test_every_bench_answers_help() -> None:
             failed[name] = err.decode(errors="replace")[-500:]
     assert len(procs) >= 9
     assert not failed, failed
+
+
+def test_comparison_summary_gives_each_system_s_runs_and_the_ratio_of_each_pair() -> None:
+    def run(system: str, pair: int, acked: float, written: float) -> dict[str, object]:
+        return {"scenario": "http_c64", "system": system, "pair": pair, "acked_orders_per_s": acked,
+                "written_orders_per_s": written, "refused_replies": 0, "machine_cpu_us_per_order": 500.0,
+                "cpu_us_per_order": {"engine": 100.0, "total": 400.0}}
+
+    runs = [run("original", 0, 1000.0, 1000.0), run("port", 0, 3000.0, 2500.0),
+            run("port", 1, 4000.0, 3000.0),
+            {"scenario": "http_c64", "system": "original", "pair": 1, "error": "did not start"}]
+    summary = summarise(runs, ["http_c64"], 2)["http_c64"]
+    assert summary["port"]["acked_orders_per_s"]["runs"] == [3000.0, 4000.0]
+    assert summary["original"]["acked_orders_per_s"]["runs"] == [1000.0, None]
+    assert summary["port"]["cpu_us_per_order"]["total"]["median"] == 400.0
+    ratios = summary["port_over_original_per_pair"]
+    assert ratios["acked_orders_per_s"]["runs"] == [3.0, None]
+    assert ratios["written_orders_per_s"]["runs"] == [2.5, None]
