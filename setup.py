@@ -27,6 +27,7 @@ COMPILED = (
     "matchengine/order.py",
     "matchengine/events.py",
     "matchengine/balance.py",
+    "matchengine/stops.py",
     "matchengine/market.py",
     "matchengine/engine.py",
     "matchengine/commands.py",

@@ -1,4 +1,8 @@
-"""User balances: available and frozen amounts per (user, asset), kept exact.
+"""User balances: available, frozen and locked amounts per (user, asset), kept exact.
+
+Frozen funds back resting orders and stops; locked funds are held outside
+any order by asset.lock (spec/extensions.md §4), e.g. for a pending
+withdrawal.  The total of a user's asset is the sum of the three.
 
 A missing entry means zero and an operation that leaves exactly zero deletes
 the entry (spec/matchengine.md §3); as in the original, a non-zero result that
@@ -18,6 +22,7 @@ from common.decimals import ZERO, quantum, rescale
 
 AVAILABLE: Final = 1
 FREEZE: Final = 2
+LOCK: Final = 3
 
 
 @dataclass(slots=True, frozen=True)
@@ -38,15 +43,20 @@ class Asset:
 
 
 class Balances:
-    """All balances of all users.  `available[user][asset]`, `frozen[user][asset]`."""
+    """All balances of all users.  `available[user][asset]`, `frozen[user][asset]`, `locked[user][asset]`."""
 
-    __slots__ = ("_quanta", "assets", "available", "frozen")
+    __slots__ = ("_quanta", "assets", "available", "frozen", "locked")
 
     def __init__(self, assets: dict[str, Asset]) -> None:
         self.assets = assets
         self.available: dict[int, dict[str, Decimal]] = {}
         self.frozen: dict[int, dict[str, Decimal]] = {}
+        self.locked: dict[int, dict[str, Decimal]] = {}
         self._quanta = {name: a.save_quantum for name, a in assets.items()}
+
+    def add_asset(self, asset: Asset) -> None:
+        """Make a new asset usable (`assets` is the engine's table, already holding it)."""
+        self._quanta[asset.name] = asset.save_quantum
 
     # ------------------------------------------------------------ reads
 
@@ -62,17 +72,36 @@ class Balances:
             return ZERO
         return entries.get(asset, ZERO)
 
+    def get_locked(self, user: int, asset: str) -> Decimal:
+        entries = self.locked.get(user)
+        if entries is None:
+            return ZERO
+        return entries.get(asset, ZERO)
+
     def total(self, user: int, asset: str) -> Decimal:
-        """available + frozen, as balance history rows record it."""
+        """available + frozen + locked, as balance history rows record it."""
         avail = self.available.get(user)
         frozen = self.frozen.get(user)
         a = avail.get(asset) if avail is not None else None
         f = frozen.get(asset) if frozen is not None else None
         if a is None:
-            return f if f is not None else ZERO
-        if f is None:
-            return a
-        return a + f
+            total = f if f is not None else ZERO
+        elif f is None:
+            total = a
+        else:
+            total = a + f
+        if self.locked:
+            locked = self.locked.get(user)
+            if locked is not None:
+                lock = locked.get(asset)
+                if lock is not None:
+                    return lock if total is ZERO else total + lock
+        return total
+
+    def _table(self, kind: int) -> dict[int, dict[str, Decimal]]:
+        if kind == AVAILABLE:
+            return self.available
+        return self.frozen if kind == FREEZE else self.locked
 
     # ------------------------------------------------------------ primitives
 
@@ -81,7 +110,7 @@ class Balances:
         quant = self._quanta.get(asset)
         if quant is None or value < ZERO:
             return False
-        table = self.available if kind == AVAILABLE else self.frozen
+        table = self._table(kind)
         entries = table.get(user)
         if entries is None:
             entries = table[user] = {}
@@ -93,7 +122,7 @@ class Balances:
 
     def restore(self, user: int, kind: int, asset: str, value: Decimal) -> None:
         """Store an entry exactly as a snapshot recorded it (zero-valued entries included)."""
-        table = self.available if kind == AVAILABLE else self.frozen
+        table = self._table(kind)
         entries = table.get(user)
         if entries is None:
             entries = table[user] = {}
@@ -124,6 +153,22 @@ class Balances:
         _add(self.available, user, asset, value, quant)
         return True
 
+    def lock(self, user: int, asset: str, value: Decimal) -> bool:
+        """Move `value` from available to locked (an available entry of at least `value` is needed)."""
+        quant = self._quanta[asset]
+        if not _sub(self.available, user, asset, value, quant):
+            return False
+        _add(self.locked, user, asset, value, quant)
+        return True
+
+    def unlock(self, user: int, asset: str, value: Decimal) -> bool:
+        """Move `value` from locked back to available."""
+        quant = self._quanta[asset]
+        if not _sub(self.locked, user, asset, value, quant):
+            return False
+        _add(self.available, user, asset, value, quant)
+        return True
+
     # ------------------------------------------------------------ iteration
 
     def entries(self) -> Iterator[tuple[int, int, str, Decimal]]:
@@ -134,6 +179,9 @@ class Balances:
         for user, entries in self.frozen.items():
             for asset, value in entries.items():
                 yield user, FREEZE, asset, value
+        for user, entries in self.locked.items():
+            for asset, value in entries.items():
+                yield user, LOCK, asset, value
 
 
 def _add(table: dict[int, dict[str, Decimal]], user: int, asset: str, value: Decimal, quant: Decimal) -> None:

@@ -8,11 +8,22 @@ Fields beyond the original's, all optional:
   `max_publish_lag` (200000): operations the history/message publisher may be
       behind before writes are refused with "service unavailable".
   `publisher` (true): run the history/message publisher as a child process.
+  `exchange_file` (none): a JSON file holding `assets` and `markets` instead of
+      this file (which then has neither); assets and markets added live are
+      written back to it, or to this file when it is not set.
+  `markets[].stp` ("none"): the self-trade prevention of an order that asks for
+      none: "none" (a user's orders trade with each other, as in the original),
+      "cancel_taker", "cancel_maker" or "cancel_both" (spec/extensions.md §6).
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
+
+import orjson
 
 from common.config import (
     Address,
@@ -26,18 +37,16 @@ from common.config import (
     address_list,
     alert_config,
     database_config,
+    load_config_file,
     log_config,
     process_config,
     server_config,
 )
-from common.decimals import parse_decimal
 
+from . import definitions
 from .balance import Asset
+from .definitions import DefinitionError
 from .market import MarketSpec
-
-ASSET_NAME_MAX = 15
-MARKET_NAME_MAX = 30
-PREC_MAX = 30
 
 
 @dataclass(slots=True)
@@ -61,19 +70,34 @@ class EngineConfig:
     commit_interval: float = 0.002
     max_publish_lag: int = 200_000
     publisher: bool = True
+    exchange_file: str = ""
+
+
+def parse_asset(item: Section) -> Asset:
+    """One asset object of the config, by the rules of matchengine/definitions.py."""
+    try:
+        return definitions.parse_asset(item.data)
+    except DefinitionError as exc:
+        raise item.error(exc.field, exc.problem) from None
+
+
+def parse_market(item: Section, by_name: Mapping[str, Asset]) -> MarketSpec:
+    """One market object of the config, by the rules of matchengine/definitions.py."""
+    try:
+        return definitions.parse_market(item.data, by_name)
+    except DefinitionError as exc:
+        raise item.error(exc.field, exc.problem) from None
 
 
 def load_assets(sec: Section) -> list[Asset]:
     assets: list[Asset] = []
     seen: set[str] = set()
     for item in sec.sections("assets", non_empty=True):
-        name = item.str("name", max_len=ASSET_NAME_MAX, non_empty=True)
-        if name in seen:
-            raise item.error("name", f"asset '{name}' is listed twice")
-        seen.add(name)
-        prec_save = item.int("prec_save", min=0, max=PREC_MAX)
-        prec_show = item.int("prec_show", prec_save, min=0, max=PREC_MAX)
-        assets.append(Asset(name, prec_save, prec_show))
+        asset = parse_asset(item)
+        if asset.name in seen:
+            raise item.error("name", f"asset '{asset.name}' is listed twice")
+        seen.add(asset.name)
+        assets.append(asset)
     return assets
 
 
@@ -82,37 +106,58 @@ def load_markets(sec: Section, assets: list[Asset]) -> list[MarketSpec]:
     markets: list[MarketSpec] = []
     seen: set[str] = set()
     for item in sec.sections("markets", non_empty=True):
-        name = item.str("name", max_len=MARKET_NAME_MAX, non_empty=True)
-        if name in seen:
-            raise item.error("name", f"market '{name}' is listed twice")
-        seen.add(name)
-        stock_sec, money_sec = item.section("stock"), item.section("money")
-        stock = stock_sec.str("name")
-        money = money_sec.str("name")
-        if stock not in by_name:
-            raise stock_sec.error("name", f"unknown asset '{stock}'")
-        if money not in by_name:
-            raise money_sec.error("name", f"unknown asset '{money}'")
-        stock_prec = stock_sec.int("prec", min=0, max=PREC_MAX)
-        money_prec = money_sec.int("prec", min=0, max=PREC_MAX)
-        fee_prec = item.int("fee_prec", 4, min=0, max=PREC_MAX)
-        min_text = item.str("min_amount", "0.01")
-        min_amount = parse_decimal(min_text, 0)
-        if min_amount is None or min_amount < 0:
-            raise item.error("min_amount", f"'{min_text}' is not a non-negative decimal")
-        save_stock, save_money = by_name[stock].prec_save, by_name[money].prec_save
-        if stock_prec + money_prec > save_money:
-            raise item.error("stock.prec", f"stock.prec + money.prec must be <= prec_save of {money} ({save_money})")
-        if stock_prec + fee_prec > save_stock:
-            raise item.error("fee_prec", f"stock.prec + fee_prec must be <= prec_save of {stock} ({save_stock})")
-        if money_prec + fee_prec > save_money:
-            raise item.error("fee_prec", f"money.prec + fee_prec must be <= prec_save of {money} ({save_money})")
-        markets.append(MarketSpec(name, stock, money, stock_prec, money_prec, fee_prec, min_amount))
+        spec = parse_market(item, by_name)
+        if spec.name in seen:
+            raise item.error("name", f"market '{spec.name}' is listed twice")
+        seen.add(spec.name)
+        markets.append(spec)
     return markets
 
 
+def exchange_section(sec: Section) -> tuple[Section, str]:
+    """Where assets and markets are defined: this config, or the file named by `exchange_file`."""
+    path = sec.str("exchange_file", "")
+    if not path:
+        return sec, ""
+    for key in ("assets", "markets"):
+        if sec.has(key):
+            raise sec.error(key, "must not be given with 'exchange_file' (it holds the assets and markets)")
+    try:
+        return load_config_file(path), os.path.abspath(path)
+    except ConfigError as exc:
+        raise sec.error("exchange_file", str(exc).removeprefix("config error: ")) from None
+
+
+def write_definition(path: str, key: str, definition: dict[str, Any]) -> bool:
+    """Append an asset or market definition to the `key` list of the JSON file `path` unless one of
+    that name is there: written to a temporary file, synced, then renamed over it.  Whether it wrote."""
+    with open(path, "rb") as f:
+        data = orjson.loads(f.read())
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} does not hold a JSON object")
+    items = data.setdefault(key, [])
+    if not isinstance(items, list):
+        raise ValueError(f"{path}: {key!r} is not an array")
+    if any(isinstance(item, dict) and item.get("name") == definition["name"] for item in items):
+        return False
+    items.append(definition)
+    tmp = f"{path}.tmp"
+    with open(tmp, "wb") as f:
+        f.write(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    directory = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+    return True
+
+
 def load_config(sec: Section) -> EngineConfig:
-    assets = load_assets(sec)
+    exchange, exchange_file = exchange_section(sec)
+    assets = load_assets(exchange)
     cli = address_list(sec, "cli")
     if len(cli) != 1 or cli[0].kind not in ("tcp", "stream"):
         raise sec.error("cli", "must be one tcp@ or stream@ address")
@@ -126,7 +171,7 @@ def load_config(sec: Section) -> EngineConfig:
         db_log=database_config(sec, "db_log"),
         db_history=database_config(sec, "db_history"),
         assets=assets,
-        markets=load_markets(sec, assets),
+        markets=load_markets(exchange, assets),
         brokers=sec.str("brokers", non_empty=True),
         slice_interval=sec.int("slice_interval", 86400, min=1),
         slice_keeptime=sec.int("slice_keeptime", 259200, min=1),
@@ -136,6 +181,7 @@ def load_config(sec: Section) -> EngineConfig:
         commit_interval=sec.real("commit_interval", 0.002, min=0),
         max_publish_lag=sec.int("max_publish_lag", 200_000, min=1000),
         publisher=sec.bool("publisher", True),
+        exchange_file=exchange_file,
     )
 
 

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from .order import Order
+from .stops import Stop
 
 
 class TradeListener(Protocol):
@@ -40,3 +41,12 @@ class TradeListener(Protocol):
 
     def order_finished(self, order: Order) -> None:
         """A finished order that goes to order_history / order_detail."""
+
+    def balance_locked(self, time: float, user: int, asset: str, business: str) -> None:
+        """A successful asset.lock or asset.unlock (the total is unchanged: no balance history)."""
+
+    def stop_event(self, event: int, stop: Stop, status: int) -> None:
+        """A `stops` message: PUT, ACTIVE (fired, with status ACTIVE or FAIL) or CANCEL of `stop`."""
+
+    def stop_finished(self, stop: Stop, status: int) -> None:
+        """A fired stop that goes to stop_history (status ACTIVE or FAIL)."""

@@ -7,6 +7,12 @@ priority; a cancelled order is flagged and skipped (removed lazily when it
 reaches the front), so cancels are O(1) apart from removing an emptied level.
 Matching follows spec/matchengine.md §5.5–§5.9 step by step: the operation
 order decides the exponents of the results, and with them the output text.
+Order options (spec/extensions.md §2: IOC, FOK, post-only, hidden, no minimum
+amount) are checked before an id is taken; self-trade prevention (§6) acts
+inside the matching loops, before a deal between two orders of one user.
+Stop orders (§1) rest in the market's StopBook (stops.py) with their funds
+frozen; `fire_stops`, called once a request's result is taken, fires those
+the latest deals reached, cascades included.
 """
 
 from __future__ import annotations
@@ -27,10 +33,31 @@ from .order import (
     BID,
     LIMIT,
     MARKET,
+    OPTION_FOK,
+    OPTION_HIDDEN,
+    OPTION_IOC,
+    OPTION_MAKER_ONLY,
+    OPTION_STOP_ORDER,
+    OPTION_UNLIMITED_MIN_AMOUNT,
     ORDER_FINISH,
     ORDER_PUT,
     ORDER_UPDATE,
+    STP_CANCEL_MAKER,
+    STP_CANCEL_TAKER,
+    STP_MASK,
     Order,
+)
+from .stops import (
+    STOP_EVENT_ACTIVE,
+    STOP_EVENT_CANCEL,
+    STOP_EVENT_PUT,
+    STOP_HIGH,
+    STOP_LOW,
+    STOP_STATUS_ACTIVE,
+    STOP_STATUS_FAIL,
+    STOP_STATUS_NONE,
+    Stop,
+    StopBook,
 )
 
 
@@ -54,6 +81,25 @@ def user_not_match() -> RpcError:
     return RpcError(11, "user not match")
 
 
+def limit_not_fillable() -> RpcError:
+    return RpcError(12, "can't be completely executed, kill the order")
+
+
+def market_not_fillable() -> RpcError:
+    return RpcError(13, "can't be completely executed, kill the order")
+
+
+def maker_only_would_take() -> RpcError:
+    return RpcError(13, "the order may be executed, kill the order")
+
+
+def invalid_stop_price() -> RpcError:
+    return RpcError(11, "invalid stop price")
+
+
+def stop_amount_too_small() -> RpcError:
+    return RpcError(12, "amount too small")
+
 
 @dataclass(slots=True, frozen=True)
 class MarketSpec:
@@ -64,6 +110,7 @@ class MarketSpec:
     money_prec: int
     fee_prec: int
     min_amount: Decimal
+    stp: int = 0  # the self-trade prevention bits of an order that sets none (0: trades with itself)
 
 
 class Sequences:
@@ -162,6 +209,8 @@ class Market:
         "asks",
         "balances",
         "bids",
+        "checked_last",
+        "last",
         "listener",
         "money",
         "orders",
@@ -169,6 +218,7 @@ class Market:
         "spec",
         "stock",
         "stock_quantum",
+        "stops",
         "users",
     )
 
@@ -185,32 +235,53 @@ class Market:
         self.bids = BookSide(is_ask=False)
         self.orders: dict[int, Order] = {}
         self.users: dict[int, dict[int, Order]] = {}
+        self.last = ZERO  # the price of the market's latest deal
+        self.checked_last = ZERO  # `last` when stops were last fired: always `last` between requests
+        self.stops = StopBook()
 
     # ------------------------------------------------------------ orders
 
     def put_limit(self, time: float, user: int, side: int, amount: Decimal, price: Decimal,
-                  taker_fee: Decimal, maker_fee: Decimal, source: str | None) -> Order:
+                  taker_fee: Decimal, maker_fee: Decimal, source: str | None, option: int = 0,
+                  client_id: str | None = None) -> Order:
+        """Check (balance 10, minimum 11, FOK 12, post-only 13), match, then rest, or finish: filled,
+        IOC, or stopped by self-trade prevention."""
         balances = self.balances
         if side == ASK:
             if balances.get_available(user, self.stock) < amount:
                 raise balance_not_enough()
         elif balances.get_available(user, self.money) < amount * price:
             raise balance_not_enough()
-        if amount < self.spec.min_amount:
+        stp = (option & STP_MASK) or self.spec.stp
+        if option:
+            if amount < self.spec.min_amount and not option & OPTION_UNLIMITED_MIN_AMOUNT:
+                raise amount_too_small()
+            if option & OPTION_FOK and not self._fillable(side, user, amount, price, stp, True, False):
+                raise limit_not_fillable()
+            if option & OPTION_MAKER_ONLY and self._would_take(side, price):
+                raise maker_only_would_take()
+        elif amount < self.spec.min_amount:
             raise amount_too_small()
 
         self.seq.order_id += 1
         order = Order(self.seq.order_id, LIMIT, side, time, user, self.spec.name, source, price, amount,
-                      taker_fee, maker_fee, ZERO)
+                      taker_fee, maker_fee, ZERO, option, client_id)
         if side == ASK:
-            self._execute_ask(time, order, limited=True)
+            stopped = self._execute_ask(time, order, True, stp)
         else:
-            self._execute_bid(time, order)
+            stopped = self._execute_bid(time, order, stp)
 
         listener = self.listener
         if not order.left:
             if listener is not None:
                 listener.order_finished(order)
+                listener.order_event(ORDER_FINISH, order, self.stock, self.money)
+            return order
+        if stopped or option & OPTION_IOC:
+            # never rests: finished as a cancel is (history only if it traded); nothing was frozen
+            if listener is not None:
+                if order.deal_stock > ZERO:
+                    listener.order_finished(order)
                 listener.order_event(ORDER_FINISH, order, self.stock, self.money)
             return order
         if listener is not None:
@@ -219,14 +290,16 @@ class Market:
         return order
 
     def put_market(self, time: float, user: int, side: int, amount: Decimal, taker_fee: Decimal,
-                   source: str | None) -> Order:
+                   source: str | None, option: int = 0, client_id: str | None = None) -> Order:
+        """Check (balance 10, no trader 12, minimum 11, FOK 13), sweep the book, finish."""
         balances = self.balances
+        check_minimum = not option & OPTION_UNLIMITED_MIN_AMOUNT
         if side == ASK:
             if balances.get_available(user, self.stock) < amount:
                 raise balance_not_enough()
             if not self.bids.count:
                 raise no_enough_trader()
-            if amount < self.spec.min_amount:
+            if check_minimum and amount < self.spec.min_amount:
                 raise amount_too_small()
         else:
             if balances.get_available(user, self.money) < amount:
@@ -234,16 +307,19 @@ class Market:
             best = self.asks.best()
             if best is None:
                 raise no_enough_trader()
-            if amount < best.price * self.spec.min_amount:
+            if check_minimum and amount < best.price * self.spec.min_amount:
                 raise amount_too_small()
+        stp = (option & STP_MASK) or self.spec.stp
+        if option & OPTION_FOK and not self._fillable(side, user, amount, ZERO, stp, False, side == BID):
+            raise market_not_fillable()
 
         self.seq.order_id += 1
         order = Order(self.seq.order_id, MARKET, side, time, user, self.spec.name, source, ZERO, amount,
-                      taker_fee, ZERO, ZERO)
+                      taker_fee, ZERO, ZERO, option, client_id)
         if side == ASK:
-            self._execute_ask(time, order, limited=False)
+            self._execute_ask(time, order, False, stp)
         else:
-            self._execute_market_bid(time, order)
+            self._execute_market_bid(time, order, stp)
         listener = self.listener
         if listener is not None:
             listener.order_finished(order)
@@ -256,10 +332,133 @@ class Market:
             raise order_not_found()
         if order.user != user:
             raise user_not_match()
+        self._cancel_resting(order)
+        return order
+
+    def cancel_all(self, user: int, side: int) -> list[Order]:
+        """Cancel the user's resting orders (of one side, or both with side 0), newest first."""
+        user_orders = self.users.get(user)
+        if not user_orders:
+            return []
+        chosen = [o for o in reversed(user_orders.values()) if not side or o.side == side]
+        for order in chosen:
+            self._cancel_resting(order)
+        return chosen
+
+    def _cancel_resting(self, order: Order) -> None:
         if self.listener is not None:
             self.listener.order_event(ORDER_FINISH, order, self.stock, self.money)
         self._finish(order)
-        return order
+
+    # ------------------------------------------------------------ stops
+
+    def put_stop(self, time: float, type: int, user: int, side: int, amount: Decimal, stop_price: Decimal,
+                 price: Decimal, taker_fee: Decimal, maker_fee: Decimal, source: str, option: int,
+                 client_id: str) -> Stop:
+        """Check (stop price 11, balance 10, minimum 12), freeze the funds, rest in LOW or HIGH."""
+        last = self.last
+        if not last or stop_price == last:
+            raise invalid_stop_price()
+        asset, value = self._stop_funds(type, side, amount, price)
+        if self.balances.get_available(user, asset) < value:
+            raise balance_not_enough()
+        if not option & OPTION_UNLIMITED_MIN_AMOUNT:
+            minimum = self.spec.min_amount
+            if type == MARKET and side == BID:
+                minimum = stop_price * minimum  # a market bid's amount is money
+            if amount < minimum:
+                raise stop_amount_too_small()
+        self.seq.order_id += 1
+        stop = Stop(self.seq.order_id, type, side, time, user, self.spec.name, source,
+                    option | OPTION_STOP_ORDER | OPTION_UNLIMITED_MIN_AMOUNT, client_id, stop_price, price, amount,
+                    taker_fee, maker_fee, STOP_HIGH if stop_price > last else STOP_LOW, value)
+        self.balances.freeze(user, asset, value)
+        self.stops.add(stop)
+        if self.listener is not None:
+            self.listener.stop_event(STOP_EVENT_PUT, stop, STOP_STATUS_NONE)
+        return stop
+
+    def _stop_funds(self, type: int, side: int, amount: Decimal, price: Decimal) -> tuple[str, Decimal]:
+        """The asset and amount a stop holds frozen."""
+        if side == ASK:
+            return self.stock, amount
+        return self.money, amount * price if type == LIMIT else amount
+
+    def cancel_stop(self, time: float, user: int, stop_id: int) -> Stop:
+        stop = self.stops.stops.get(stop_id)
+        if stop is None:
+            raise order_not_found()
+        if stop.user != user:
+            raise user_not_match()
+        self._cancel_stop(time, stop)
+        return stop
+
+    def cancel_stops(self, time: float, user: int, side: int) -> list[Stop]:
+        """Cancel the user's stops (of one side, or both with side 0), newest first."""
+        chosen = self.stops.of_user(user, side)
+        for stop in chosen:
+            self._cancel_stop(time, stop)
+        return chosen
+
+    def _cancel_stop(self, time: float, stop: Stop) -> None:
+        self.stops.remove(stop)
+        self.balances.unfreeze(stop.user, self.stock if stop.side == ASK else self.money, stop.freeze)
+        stop.mtime = time
+        if self.listener is not None:
+            self.listener.stop_event(STOP_EVENT_CANCEL, stop, STOP_STATUS_NONE)
+
+    def insert_stop(self, stop: Stop, *, sorted_later: bool = False) -> None:
+        """Rest a stop without touching balances (snapshot loading; `sorted_later` as `insert`)."""
+        self.stops.add(stop, sorted_later=sorted_later)
+
+    def fire_stops(self, time: float) -> None:
+        """Fire the stops that the deals since the last call reached (§1.4), after the request's result
+        was taken.  The price moved down: LOW stops from the head while their stop price is ≥ last; up:
+        HIGH while ≤ last.  The order a stop places may move the price again and fire more stops, depth
+        first, and each walk starts at its list's head again after every firing.  The walks are kept on
+        an explicit stack rather than by recursion, so that a long cascade cannot exhaust the C stack."""
+        last = self.last
+        before = self.checked_last
+        if last is before:
+            return
+        self.checked_last = last
+        stops = self.stops
+        if not stops.stops or last == before:
+            return
+        walks = [STOP_LOW if last < before else STOP_HIGH]
+        while walks:
+            stop = stops.next_to_fire(walks[-1], self.last)
+            if stop is None:
+                walks.pop()
+                continue
+            before = self.last
+            self._fire(time, stop)
+            after = self.last
+            if after < before:
+                walks.append(STOP_LOW)
+            elif after > before:
+                walks.append(STOP_HIGH)
+        self.checked_last = self.last
+
+    def _fire(self, time: float, stop: Stop) -> None:
+        """Hand a stop's funds to the order it places (no minimum amount; its option and client id)."""
+        self.stops.remove(stop)
+        self.balances.unfreeze(stop.user, self.stock if stop.side == ASK else self.money, stop.freeze)
+        status = STOP_STATUS_ACTIVE
+        try:
+            if stop.type == LIMIT:
+                self.put_limit(time, stop.user, stop.side, stop.amount, stop.price, stop.taker_fee, stop.maker_fee,
+                               stop.source, stop.option, stop.client_id)
+            else:
+                self.put_market(time, stop.user, stop.side, stop.amount, stop.taker_fee, stop.source, stop.option,
+                                stop.client_id)
+        except RpcError:
+            status = STOP_STATUS_FAIL  # a stop-market with nobody to trade with; its funds are free again
+        stop.mtime = time
+        listener = self.listener
+        if listener is not None:
+            listener.stop_event(STOP_EVENT_ACTIVE, stop, status)
+            listener.stop_finished(stop, status)
 
     def cancel_unchecked(self, order_id: int) -> Order:
         """Cancel without the owner check (operation-log replay does not repeat it)."""
@@ -268,9 +467,38 @@ class Market:
             raise order_not_found()
         return self.cancel(order.user, order_id)
 
-    # ------------------------------------------------------------ matching
+    # ------------------------------------------------------------ option checks
 
-    def _execute_ask(self, time: float, taker: Order, limited: bool) -> None:
+    def _fillable(self, side: int, user: int, amount: Decimal, price: Decimal, stp: int, limited: bool,
+                  money: bool) -> bool:
+        """Whether the opposite side holds `amount` the taker could take (FOK): at acceptable prices
+        when `limited`, counted in money for a market bid, and without the user's own orders that
+        self-trade prevention would cancel (cancel-maker) or stop at (cancel-taker, cancel-both)."""
+        total = ZERO
+        for maker in (self.bids if side == ASK else self.asks):
+            if limited and (price > maker.price if side == ASK else price < maker.price):
+                return False
+            if stp and maker.user == user:
+                if stp & STP_CANCEL_TAKER:
+                    return False
+                continue
+            total += maker.price * maker.left if money else maker.left
+            if total >= amount:
+                return True
+        return False
+
+    def _would_take(self, side: int, price: Decimal) -> bool:
+        """Whether a limit order at `price` would match at once (post-only refuses it)."""
+        if side == ASK:
+            best = self.bids.best()
+            return best is not None and best.price >= price
+        best = self.asks.best()
+        return best is not None and best.price <= price
+
+    # ------------------------------------------------------------ matching
+    # Each loop returns True when self-trade prevention stopped the taker (its remainder is cancelled).
+
+    def _execute_ask(self, time: float, taker: Order, limited: bool, stp: int) -> bool:
         """A taker sells stock into the bids (§5.5); a market ask ignores the price stop."""
         bids = self.bids
         balances = self.balances
@@ -291,6 +519,12 @@ class Market:
                 if not maker.resting:
                     orders.popleft()
                     continue
+                if stp and maker.user == taker_user:
+                    if stp & STP_CANCEL_MAKER:
+                        self._cancel_resting(maker)
+                    if stp & STP_CANCEL_TAKER:
+                        return True
+                    continue
                 maker_left = maker.left
                 amount = taker.left if taker.left < maker_left else maker_left
                 deal = price * amount
@@ -298,6 +532,7 @@ class Market:
                 bid_fee = amount * maker.maker_fee
                 taker.mtime = maker.mtime = time
                 seq.deal_id += 1
+                self.last = price
                 if listener is not None:
                     listener.deal(time, self.spec.name, seq.deal_id, taker, maker, ASK, price, amount, deal,
                                   ask_fee, bid_fee, stock, money)
@@ -344,13 +579,15 @@ class Market:
                     self._finish(maker)
                 if not taker.left:
                     break
+        return False
 
-    def _execute_bid(self, time: float, taker: Order) -> None:
+    def _execute_bid(self, time: float, taker: Order, stp: int) -> bool:
         """A limit taker buys stock from the asks (§5.6)."""
         asks = self.asks
         listener = self.listener
         stock, money = self.stock, self.money
         seq = self.seq
+        taker_user = taker.user
         taker_price = taker.price
         taker_rate = taker.taker_fee
         while taker.left and asks.keys:
@@ -364,6 +601,12 @@ class Market:
                 if not maker.resting:
                     orders.popleft()
                     continue
+                if stp and maker.user == taker_user:
+                    if stp & STP_CANCEL_MAKER:
+                        self._cancel_resting(maker)
+                    if stp & STP_CANCEL_TAKER:
+                        return True
+                    continue
                 maker_left = maker.left
                 amount = taker.left if taker.left < maker_left else maker_left
                 deal = price * amount
@@ -371,6 +614,7 @@ class Market:
                 bid_fee = amount * taker_rate
                 taker.mtime = maker.mtime = time
                 seq.deal_id += 1
+                self.last = price
                 if listener is not None:
                     listener.deal(time, self.spec.name, seq.deal_id, maker, taker, BID, price, amount, deal,
                                   ask_fee, bid_fee, stock, money)
@@ -381,14 +625,16 @@ class Market:
                 self._settle_bid_taker(time, taker, maker, price, amount, deal, ask_fee, bid_fee)
                 if not taker.left:
                     break
+        return False
 
-    def _execute_market_bid(self, time: float, taker: Order) -> None:
+    def _execute_market_bid(self, time: float, taker: Order, stp: int) -> bool:
         """A market taker spends money on the asks at any price (§5.7); `left` is money."""
         asks = self.asks
         listener = self.listener
         stock, money = self.stock, self.money
         seq = self.seq
         unit = self.stock_quantum
+        taker_user = taker.user
         taker_rate = taker.taker_fee
         while taker.left and asks.keys:
             level = asks.levels[asks.keys[-1]]
@@ -399,18 +645,25 @@ class Market:
                 if not maker.resting:
                     orders.popleft()
                     continue
+                if stp and maker.user == taker_user:
+                    if stp & STP_CANCEL_MAKER:
+                        self._cancel_resting(maker)
+                    if stp & STP_CANCEL_TAKER:
+                        return True
+                    continue
                 amount = (taker.left / price).quantize(unit, ROUND_DOWN)
                 while amount * price > taker.left:
                     amount -= unit
                 if amount > maker.left:
                     amount = maker.left
                 if not amount:
-                    return
+                    return False
                 deal = price * amount
                 ask_fee = deal * maker.maker_fee
                 bid_fee = amount * taker_rate
                 taker.mtime = maker.mtime = time
                 seq.deal_id += 1
+                self.last = price
                 if listener is not None:
                     listener.deal(time, self.spec.name, seq.deal_id, maker, taker, BID, price, amount, deal,
                                   ask_fee, bid_fee, stock, money)
@@ -420,7 +673,8 @@ class Market:
                 taker.deal_fee += bid_fee
                 self._settle_bid_taker(time, taker, maker, price, amount, deal, ask_fee, bid_fee)
                 if not taker.left:
-                    return
+                    return False
+        return False
 
     def _settle_bid_taker(self, time: float, taker: Order, maker: Order, price: Decimal, amount: Decimal,
                           deal: Decimal, ask_fee: Decimal, bid_fee: Decimal) -> None:
@@ -545,6 +799,18 @@ class Market:
                         break
         return {"limit": limit, "offset": offset, "total": total, "records": records}
 
+    def stop_book(self, state: int, offset: int, limit: int) -> dict[str, object]:
+        trigger = self.stops.low if state == STOP_LOW else self.stops.high
+        stops = []
+        if limit and offset < trigger.count:
+            for i, stop in enumerate(trigger):
+                if i < offset:
+                    continue
+                stops.append(stop.to_json())
+                if len(stops) >= limit:
+                    break
+        return {"offset": offset, "limit": limit, "total": trigger.count, "orders": stops}
+
     def summary(self) -> dict[str, object]:
         return {
             "name": self.spec.name,
@@ -570,9 +836,11 @@ def _depth_side(side: BookSide, limit: int, interval: Decimal, round_up: bool) -
         for level in side.iter_levels():
             amount: Decimal | None = None
             for order in level.orders:
-                if order.resting:
+                if order.resting and not order.option & OPTION_HIDDEN:
                     amount = order.left if amount is None else amount + order.left
-            result.append([fmt(level.price), fmt(amount)])  # type: ignore[arg-type]
+            if amount is None:
+                continue  # only hidden orders at this price
+            result.append([fmt(level.price), fmt(amount)])
             if len(result) >= limit:
                 break
         return result
@@ -580,6 +848,8 @@ def _depth_side(side: BookSide, limit: int, interval: Decimal, round_up: bool) -
     level_price: Decimal | None = None
     amount = ZERO
     for order in side:
+        if order.option & OPTION_HIDDEN:
+            continue
         price = order.price
         if level_price is not None and (price <= level_price if round_up else price >= level_price):
             amount += order.left

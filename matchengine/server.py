@@ -18,7 +18,7 @@ from typing import Any
 
 from common.errors import SERVICE_UNAVAILABLE, RpcError
 
-from .commands import CMD_ORDER_BOOK_DEPTH, Commands, LogEntry
+from .commands import CMD_ORDER_BOOK_DEPTH, Commands, LogEntry, WriteResult
 from .engine import Engine
 from .operlog import OperlogWriter
 
@@ -57,6 +57,8 @@ class EngineService:
         self._depth_cache: dict[tuple[Any, ...], tuple[float, Any]] = {}
         self._cache_cleared = time.monotonic()
         self._lag_alerted = False
+        # told of every logged write (the config source follows the assets and markets added live)
+        self.on_logged: Callable[[list[LogEntry]], None] | None = None
 
     def clock(self) -> float:
         """Wall-clock time that never goes backwards (replay and the guard rely on order)."""
@@ -86,16 +88,19 @@ class EngineService:
         self._lag_alerted = False
         return False
 
-    def _write_handler(self, write: Callable[[list[Any], float], tuple[Any, LogEntry]]) -> Callable[[list[Any]], Any]:
+    def _write_handler(self, write: Callable[[list[Any], float], WriteResult]) -> Callable[[list[Any]], Any]:
         operlog = self.operlog
 
         def handle(params: list[Any]) -> Any:
             if self.overloaded():
                 raise RpcError(SERVICE_UNAVAILABLE)
             now = self.clock()
-            result, (method, logged) = write(params, now)
-            operlog.append(now, method, logged)
-            if self.durable:
+            result, entries = write(params, now)
+            for method, logged in entries:
+                operlog.append(now, method, logged)
+            if self.on_logged is not None and entries:
+                self.on_logged(entries)
+            if self.durable and entries:
                 return operlog.wait_committed(result)
             return result
 

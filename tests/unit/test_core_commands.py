@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from common.errors import RpcError
-from matchengine.commands import Commands, ReplayError
+from matchengine.commands import WRITE_COMMANDS, Commands, ReplayError
 from matchengine.order import ASK, BID
 
 from .core_helpers import T0, Recorder, deposit, limit, spec_engine
@@ -90,9 +90,9 @@ def test_balance_update_params() -> None:
 def test_balance_update_quantizes_to_prec_show_and_logs_detail_with_id() -> None:
     rec = Recorder()
     engine, c = spec_engine(rec)
-    result, entry = c.balance_update([1, "BCH", "deposit", 7, "1.123456789", {"note": "x", "id": "caller"}], T0)
+    result, entries = c.balance_update([1, "BCH", "deposit", 7, "1.123456789", {"note": "x", "id": "caller"}], T0)
     assert result == {"status": "success"}
-    assert entry == ("update_balance", [1, "BCH", "deposit", 7, "1.123456789", {"note": "x", "id": 7}])
+    assert entries == [("update_balance", [1, "BCH", "deposit", 7, "1.123456789", {"note": "x", "id": 7}])]
     assert str(engine.balances.get_available(1, "BCH")) == "1.12345678000000000000"
     assert rec.events == [("update", 1, "BCH", "deposit", "1.12345678", "1.12345678000000000000",
                            {"note": "x", "id": 7})]
@@ -189,7 +189,7 @@ def test_replay_applies_logged_entries_and_refuses_what_does_not_apply() -> None
         (c.put_market, [1, "BTCBCH", BID, "50", "0.002", "c"]),
         (c.cancel, [2, "BTCBCH", 2]),
     ]:
-        _, (method, logged) = fn(params, T0 + len(log))
+        _, [(method, logged)] = fn(params, T0 + len(log))
         log.append((method, logged, T0 + len(log)))
     replica, rc = spec_engine()
     for method, params, time in log:
@@ -210,8 +210,9 @@ def test_replay_applies_logged_entries_and_refuses_what_does_not_apply() -> None
 
 def test_commands_tables_cover_every_command() -> None:
     engine, c = spec_engine()
-    assert sorted(c.reads) == [101, 104, 105, 203, 205, 206, 207, 307, 308]
-    assert sorted(c.writes) == [102, 201, 202, 204]
+    assert sorted(c.reads) == [101, 104, 105, 108, 203, 205, 206, 207, 214, 216, 307, 308]
+    assert sorted(c.writes) == [102, 106, 107, 201, 202, 204, 211, 212, 213, 218, 219, 222, 401, 402]
+    assert set(c.writes) == WRITE_COMMANDS
     assert isinstance(c, Commands)
 
 

@@ -208,7 +208,7 @@ def test_cancel_releases_freeze_and_checks_owner() -> None:
         c.cancel([1, "BTCBCH", 999], T0)
     assert (exc.value.code, exc.value.message) == (10, "order not found")
     rec.events.clear()
-    cancelled, entry = c.cancel([1, "BTCBCH", order["id"]], T0 + 5)
+    cancelled, [entry] = c.cancel([1, "BTCBCH", order["id"]], T0 + 5)
     assert cancelled["left"] == "2" and cancelled["mtime"] == T0
     assert entry == ("cancel_order", [1, "BTCBCH", order["id"]])
     assert c.balance_query([1])["BCH"] == {"available": "1000", "freeze": "0"}

@@ -64,6 +64,15 @@ class FeeTally:
     def order_finished(self, *args: object) -> None:
         pass
 
+    def balance_locked(self, *args: object) -> None:
+        pass
+
+    def stop_event(self, *args: object) -> None:
+        pass
+
+    def stop_finished(self, *args: object) -> None:
+        pass
+
 
 def run_and_check(ops: list[tuple], prec_save_money: int, exact: bool) -> None:
     tally = FeeTally("S", "M")
