@@ -13,7 +13,13 @@ Deviations from the original's schema, each for a reason:
     restart restores exactly the acknowledged state;
   * `history_position` / `message_position` record what the publisher has
     written, so history rows and Kafka events survive a crash exactly once
-    (history) / at least once (Kafka).
+    (history) / at least once (Kafka);
+  * beyond the original (spec/extensions.md): slices also keep each order's
+    `option` and `client_id`, the guard entry's `kind` (balance.update, lock,
+    unlock), stops (`slice_stop_<ts>`), the markets with their definitions and
+    last prices (`slice_market_<ts>`) and the assets (`slice_asset_<ts>`); a
+    slice without `slice_market_<ts>` is one from before them.  Fired stops
+    go to `stop_history_<user_id % 100>`.
 In SQLite every DECIMAL column is TEXT holding the MySQL column text, so both
 back ends return the same strings.
 """
@@ -66,7 +72,8 @@ SLICE_ORDER = Table("slice_order_example", _cols(
     ("market", "VARCHAR(30)"), ("source", "VARCHAR(30)", True), ("price", "VARCHAR(80)"),
     ("amount", "VARCHAR(80)"), ("taker_fee", "VARCHAR(80)"), ("maker_fee", "VARCHAR(80)"),
     ("left", "VARCHAR(80)"), ("freeze", "VARCHAR(80)"), ("deal_stock", "VARCHAR(80)"),
-    ("deal_money", "VARCHAR(80)"), ("deal_fee", "VARCHAR(80)"),
+    ("deal_money", "VARCHAR(80)"), ("deal_fee", "VARCHAR(80)"), ("option", "INT UNSIGNED"),
+    ("client_id", "VARCHAR(32)", True),
 ), primary="id")
 
 SLICE_BALANCE = Table("slice_balance_example", _cols(
@@ -76,14 +83,32 @@ SLICE_BALANCE = Table("slice_balance_example", _cols(
 
 SLICE_UPDATE = Table("slice_update_example", _cols(
     ("id", "INT UNSIGNED", False, True), ("user_id", "INT UNSIGNED"), ("asset", "VARCHAR(30)"),
-    ("business", "TEXT"), ("business_id", "BIGINT UNSIGNED"), ("time", "DOUBLE"),
+    ("business", "TEXT"), ("business_id", "BIGINT UNSIGNED"), ("time", "DOUBLE"), ("kind", "TINYINT UNSIGNED"),
 ), primary="id")
+
+SLICE_STOP = Table("slice_stop_example", _cols(
+    ("id", "BIGINT UNSIGNED"), ("t", "TINYINT UNSIGNED"), ("side", "TINYINT UNSIGNED"),
+    ("create_time", "DOUBLE"), ("update_time", "DOUBLE"), ("user_id", "INT UNSIGNED"),
+    ("market", "VARCHAR(30)"), ("source", "VARCHAR(30)"), ("option", "INT UNSIGNED"), ("client_id", "VARCHAR(32)"),
+    ("state", "TINYINT UNSIGNED"), ("stop_price", "VARCHAR(80)"), ("price", "VARCHAR(80)"),
+    ("amount", "VARCHAR(80)"), ("taker_fee", "VARCHAR(80)"), ("maker_fee", "VARCHAR(80)"),
+), primary="id")
+
+SLICE_MARKET = Table("slice_market_example", _cols(
+    ("id", "INT UNSIGNED"), ("name", "VARCHAR(30)"), ("definition", "TEXT"), ("last", "VARCHAR(80)"),
+), primary="id")
+
+SLICE_ASSET = Table("slice_asset_example", _cols(
+    ("id", "INT UNSIGNED"), ("name", "VARCHAR(30)"), ("prec_save", "INT UNSIGNED"), ("prec_show", "INT UNSIGNED"),
+), primary="id")
+
+SLICE_TABLES = (SLICE_ORDER, SLICE_BALANCE, SLICE_UPDATE, SLICE_STOP, SLICE_MARKET, SLICE_ASSET)
 
 MESSAGE_POSITION = Table("message_position", _cols(
     ("id", "INT UNSIGNED"), ("oper_id", "BIGINT UNSIGNED"), ("time", "DOUBLE"),
 ), primary="id")
 
-TRADE_LOG_TABLES = (OPERLOG, SLICE_HISTORY, SLICE_ORDER, SLICE_BALANCE, SLICE_UPDATE, MESSAGE_POSITION)
+TRADE_LOG_TABLES = (OPERLOG, SLICE_HISTORY, *SLICE_TABLES, MESSAGE_POSITION)
 
 # ---------------------------------------------------------------- trade_history
 
@@ -121,11 +146,19 @@ USER_DEAL_HISTORY = Table("user_deal_history_example", _cols(
     ("fee", "DECIMAL(30,16)"), ("deal_fee", "DECIMAL(30,16)"),
 ), primary="id", indexes=(("idx_user_market", ("user_id", "market")),))
 
+STOP_HISTORY = Table("stop_history_example", _cols(
+    ("id", "BIGINT UNSIGNED", False, True), ("order_id", "BIGINT UNSIGNED"), ("create_time", "DOUBLE"),
+    ("finish_time", "DOUBLE"), ("user_id", "INT UNSIGNED"), ("market", "VARCHAR(30)"), ("source", "VARCHAR(30)"),
+    ("client_id", "VARCHAR(32)"), ("option", "INT UNSIGNED"), ("t", "TINYINT UNSIGNED"), ("side", "TINYINT UNSIGNED"),
+    ("stop_price", "DECIMAL(30,8)"), ("price", "DECIMAL(30,8)"), ("amount", "DECIMAL(30,8)"),
+    ("taker_fee", "DECIMAL(30,4)"), ("maker_fee", "DECIMAL(30,4)"), ("status", "TINYINT UNSIGNED"),
+), primary="id", indexes=(("idx_user_market", ("user_id", "market")),))
+
 HISTORY_POSITION = Table("history_position", _cols(
     ("id", "INT UNSIGNED"), ("oper_id", "BIGINT UNSIGNED"), ("time", "DOUBLE"),
 ), primary="id")
 
-HISTORY_TEMPLATES = (BALANCE_HISTORY, ORDER_HISTORY, ORDER_DETAIL, DEAL_HISTORY, USER_DEAL_HISTORY)
+HISTORY_TEMPLATES = (BALANCE_HISTORY, ORDER_HISTORY, ORDER_DETAIL, DEAL_HISTORY, USER_DEAL_HISTORY, STOP_HISTORY)
 TRADE_HISTORY_TABLES = (*HISTORY_TEMPLATES, HISTORY_POSITION)
 
 

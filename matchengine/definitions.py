@@ -83,9 +83,10 @@ def parse_asset(obj: Mapping[str, Any]) -> Asset:
     return Asset(name, prec_save, _prec(obj, "prec_show", default=prec_save))
 
 
-def parse_market(obj: Mapping[str, Any], assets: Mapping[str, Asset]) -> MarketSpec:
+def parse_market(obj: Mapping[str, Any], assets: Mapping[str, Asset], check_precisions: bool = True) -> MarketSpec:
     """{"name", "stock": {"name", "prec"}, "money": {"name", "prec"}, "fee_prec" (4), "min_amount" ("0.01"),
-    "stp" ("none")}, its assets known and its precisions within the original's start-up rules."""
+    "stp" ("none")}, its assets known and (unless the engine itself wrote the definition: a slice) its
+    precisions within the original's start-up rules."""
     name = _text(obj, "name", max_len=MARKET_NAME_MAX)
     stock_obj, money_obj = _object(obj, "stock"), _object(obj, "money")
     stock = _text(stock_obj, "name", "stock.")
@@ -102,7 +103,9 @@ def parse_market(obj: Mapping[str, Any], assets: Mapping[str, Asset]) -> MarketS
     if min_amount is None or min_amount < Decimal(0):
         raise DefinitionError("min_amount", f"'{min_text}' is not a non-negative decimal")
     save_stock, save_money = assets[stock].prec_save, assets[money].prec_save
-    if stock_prec + money_prec > save_money:
+    if not check_precisions:
+        pass
+    elif stock_prec + money_prec > save_money:
         raise DefinitionError("stock.prec", f"stock.prec + money.prec must be <= prec_save of {money} ({save_money})")
     if stock_prec + fee_prec > save_stock:
         raise DefinitionError("fee_prec", f"stock.prec + fee_prec must be <= prec_save of {stock} ({save_stock})")

@@ -10,6 +10,7 @@ from decimal import Decimal
 from .history import HistoryRows
 from .message import Messages
 from .order import Order
+from .stops import Stop
 
 
 class Fanout:
@@ -38,3 +39,12 @@ class Fanout:
 
     def order_finished(self, order: Order) -> None:
         self.history.order_finished(order)
+
+    def balance_locked(self, time: float, user: int, asset: str, business: str) -> None:
+        self.messages.balance_locked(time, user, asset, business)
+
+    def stop_event(self, event: int, stop: Stop, status: int) -> None:
+        self.messages.stop_event(event, stop, status)
+
+    def stop_finished(self, stop: Stop, status: int) -> None:
+        self.history.stop_finished(stop, status)

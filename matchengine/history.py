@@ -24,6 +24,7 @@ from common.schema import HISTORY_SHARDS
 from common.sqltext import escape_text as _esc
 
 from .order import ASK, BID, MAKER, TAKER, Order
+from .stops import Stop
 
 BALANCE_COLUMNS = ("time", "user_id", "asset", "business", "change", "balance", "detail")
 ORDER_COLUMNS = ("id", "create_time", "finish_time", "user_id", "market", "source", "t", "side", "price", "amount",
@@ -32,6 +33,8 @@ DEAL_COLUMNS = ("time", "user_id", "deal_id", "order_id", "deal_order_id", "role
                 "deal_fee")
 USER_DEAL_COLUMNS = ("time", "user_id", "market", "deal_id", "order_id", "deal_order_id", "side", "role", "price",
                      "amount", "deal", "fee", "deal_fee")
+STOP_COLUMNS = ("order_id", "create_time", "finish_time", "user_id", "market", "source", "client_id", "option", "t",
+                "side", "stop_price", "price", "amount", "taker_fee", "maker_fee", "status")
 
 VARCHAR: Final = 30
 
@@ -40,12 +43,14 @@ _ORDER_TABLES: Final = [f"order_history_{i}" for i in range(HISTORY_SHARDS)]
 _DETAIL_TABLES: Final = [f"order_detail_{i}" for i in range(HISTORY_SHARDS)]
 _DEAL_TABLES: Final = [f"deal_history_{i}" for i in range(HISTORY_SHARDS)]
 _USER_DEAL_TABLES: Final = [f"user_deal_history_{i}" for i in range(HISTORY_SHARDS)]
+_STOP_TABLES: Final = [f"stop_history_{i}" for i in range(HISTORY_SHARDS)]
 
 
 BalanceRow = tuple[float, int, str, str, str, str, str]
 OrderRow = tuple[int, float, float, int, str, str, int, int, str, str, str, str, str, str, str]
 DealRow = tuple[float, int, int, int, int, int, str, str, str, str, str]
 UserDealRow = tuple[float, int, str, int, int, int, int, int, str, str, str, str, str]
+StopRow = tuple[int, float, float, int, str, str, str, int, int, int, str, str, str, str, str, int]
 
 
 class _FloatText:
@@ -91,6 +96,14 @@ def _user_deal_sql(r: UserDealRow) -> str:
             f"{price},{amount},{deal},{fee},{deal_fee})")
 
 
+def _stop_sql(r: StopRow) -> str:
+    stop_id, ctime, ftime, user, market, source, client_id, option, kind, side, stop_price, price, amount, taker, \
+        maker, status = r
+    created = repr(ctime)
+    return (f"({stop_id},{created},{_TIME_TEXT.of(ftime)},{user},'{_esc(market)}','{_esc(source)}',"
+            f"'{_esc(client_id)}',{option},{kind},{side},{stop_price},{price},{amount},{taker},{maker},{status})")
+
+
 def columns_of(table: str) -> tuple[str, ...]:
     return shape_of(table)[0]
 
@@ -107,6 +120,8 @@ def shape_of(table: str) -> tuple[tuple[str, ...], Callable[[tuple], str]]:
         return ORDER_COLUMNS, _order_sql
     if table.startswith("deal_history_"):
         return DEAL_COLUMNS, _deal_sql
+    if table.startswith("stop_history_"):
+        return STOP_COLUMNS, _stop_sql
     return USER_DEAL_COLUMNS, _user_deal_sql
 
 
@@ -183,3 +198,17 @@ class HistoryRows:
         self.tables[_ORDER_TABLES[order.user % HISTORY_SHARDS]].append(row)
         self.tables[_DETAIL_TABLES[order.id % HISTORY_SHARDS]].append(row)
         self.count += 2
+
+    def balance_locked(self, time: float, user: int, asset: str, business: str) -> None:
+        """A lock leaves the total unchanged: no balance history."""
+
+    def stop_event(self, event: int, stop: Stop, status: int) -> None:
+        """Stop messages are not history."""
+
+    def stop_finished(self, stop: Stop, status: int) -> None:
+        row: StopRow = (stop.id, stop.ctime, stop.mtime, stop.user, stop.market, stop.source[:VARCHAR],
+                        stop.client_id, stop.option, stop.type, stop.side, column_text(stop.stop_price, 8),
+                        column_text(stop.price, 8), column_text(stop.amount, 8), column_text(stop.taker_fee, 4),
+                        column_text(stop.maker_fee, 4), status)
+        self.tables[_STOP_TABLES[stop.user % HISTORY_SHARDS]].append(row)
+        self.count += 1

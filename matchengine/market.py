@@ -359,7 +359,8 @@ class Market:
         last = self.last
         if not last or stop_price == last:
             raise invalid_stop_price()
-        asset, value = self._stop_funds(type, side, amount, price)
+        value = self.stop_funds(type, side, amount, price)
+        asset = self.stock if side == ASK else self.money
         if self.balances.get_available(user, asset) < value:
             raise balance_not_enough()
         if not option & OPTION_UNLIMITED_MIN_AMOUNT:
@@ -378,11 +379,12 @@ class Market:
             self.listener.stop_event(STOP_EVENT_PUT, stop, STOP_STATUS_NONE)
         return stop
 
-    def _stop_funds(self, type: int, side: int, amount: Decimal, price: Decimal) -> tuple[str, Decimal]:
-        """The asset and amount a stop holds frozen."""
-        if side == ASK:
-            return self.stock, amount
-        return self.money, amount * price if type == LIMIT else amount
+    @staticmethod
+    def stop_funds(type: int, side: int, amount: Decimal, price: Decimal) -> Decimal:
+        """What a stop holds frozen: stock for an ask, money for a bid."""
+        if side == ASK or type != LIMIT:
+            return amount
+        return amount * price
 
     def cancel_stop(self, time: float, user: int, stop_id: int) -> Stop:
         stop = self.stops.stops.get(stop_id)
@@ -751,6 +753,7 @@ class Market:
     def sort_book(self) -> None:
         self.asks.sort_keys()
         self.bids.sort_keys()
+        self.stops.sort()
 
     def _finish(self, order: Order) -> None:
         """Take an order off the book, release its freeze, record it if it traded (§5.9)."""

@@ -1,4 +1,8 @@
-"""Kafka messages of the `balances`, `orders` and `deals` topics (spec/matchengine.md §11).
+"""Kafka messages of the `balances`, `orders`, `deals` (spec/matchengine.md §11) and `stops` topics.
+
+`stops` (spec/extensions.md §1.8, without the fork's account fields) carries
+{"event": 1 PUT | 2 ACTIVE | 3 CANCEL, "order": <stop object + "status">};
+a lock or unlock sends a `balances` message with change "0" (§4.1).
 
 `Messages` is the message half of the publisher's listener: each event becomes
 the exact JSON payload of its topic, encoded once, queued per topic in the
@@ -21,11 +25,13 @@ import orjson
 from common.decimals import sci
 
 from .order import Order
+from .stops import Stop
 
 TOPIC_BALANCES = "balances"
 TOPIC_ORDERS = "orders"
 TOPIC_DEALS = "deals"
-TOPICS = (TOPIC_BALANCES, TOPIC_ORDERS, TOPIC_DEALS)
+TOPIC_STOPS = "stops"
+TOPICS = (TOPIC_BALANCES, TOPIC_ORDERS, TOPIC_DEALS, TOPIC_STOPS)
 HEADER_KEY = "op"
 
 
@@ -60,14 +66,16 @@ class Messages:
         self.balances: list[tuple[int, bytes]] = []
         self.orders: list[tuple[int, bytes]] = []
         self.deals: list[tuple[int, bytes]] = []
+        self.stops: list[tuple[int, bytes]] = []
 
     @property
     def count(self) -> int:
-        return len(self.balances) + len(self.orders) + len(self.deals)
+        return len(self.balances) + len(self.orders) + len(self.deals) + len(self.stops)
 
     def take(self) -> dict[str, list[tuple[int, bytes]]]:
-        taken = {TOPIC_BALANCES: self.balances, TOPIC_ORDERS: self.orders, TOPIC_DEALS: self.deals}
-        self.balances, self.orders, self.deals = [], [], []
+        taken = {TOPIC_BALANCES: self.balances, TOPIC_ORDERS: self.orders, TOPIC_DEALS: self.deals,
+                 TOPIC_STOPS: self.stops}
+        self.balances, self.orders, self.deals, self.stops = [], [], [], []
         return taken
 
     def balance_updated(self, time: float, user: int, asset: str, business: str, change: Decimal,
@@ -91,3 +99,14 @@ class Messages:
 
     def order_finished(self, order: Order) -> None:
         """Finished orders are history, not messages."""
+
+    def balance_locked(self, time: float, user: int, asset: str, business: str) -> None:
+        self.balances.append((self.oper_id, orjson.dumps([time, user, asset, business, "0"])))
+
+    def stop_event(self, event: int, stop: Stop, status: int) -> None:
+        info = stop.to_json()
+        info["status"] = status
+        self.stops.append((self.oper_id, orjson.dumps({"event": event, "order": info})))
+
+    def stop_finished(self, stop: Stop, status: int) -> None:
+        """Fired stops are history, not messages."""

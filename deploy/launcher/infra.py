@@ -26,7 +26,7 @@ from deploy.initdb import TRADE_HISTORY, TRADE_LOG, create_sqlite
 from .children import Child, StartFailed
 from .layout import LOOPBACK, DataDir
 
-TOPICS = ("balances", "orders", "deals")
+TOPICS = ("balances", "orders", "deals", "stops")
 TOPIC_TIMEOUT = 20.0
 REDIS_TIMEOUT = 60.0
 

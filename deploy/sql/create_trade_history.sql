@@ -87,6 +87,27 @@ CREATE TABLE IF NOT EXISTS `user_deal_history_example` (
   INDEX `idx_user_market` (`user_id`, `market`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
 
+CREATE TABLE IF NOT EXISTS `stop_history_example` (
+  `id` BIGINT UNSIGNED NOT NULL PRIMARY KEY AUTO_INCREMENT,
+  `order_id` BIGINT UNSIGNED NOT NULL,
+  `create_time` DOUBLE NOT NULL,
+  `finish_time` DOUBLE NOT NULL,
+  `user_id` INT UNSIGNED NOT NULL,
+  `market` VARCHAR(30) NOT NULL,
+  `source` VARCHAR(30) NOT NULL,
+  `client_id` VARCHAR(32) NOT NULL,
+  `option` INT UNSIGNED NOT NULL,
+  `t` TINYINT UNSIGNED NOT NULL,
+  `side` TINYINT UNSIGNED NOT NULL,
+  `stop_price` DECIMAL(30,8) NOT NULL,
+  `price` DECIMAL(30,8) NOT NULL,
+  `amount` DECIMAL(30,8) NOT NULL,
+  `taker_fee` DECIMAL(30,4) NOT NULL,
+  `maker_fee` DECIMAL(30,4) NOT NULL,
+  `status` TINYINT UNSIGNED NOT NULL,
+  INDEX `idx_user_market` (`user_id`, `market`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
 CREATE TABLE IF NOT EXISTS `history_position` (
   `id` INT UNSIGNED NOT NULL PRIMARY KEY,
   `oper_id` BIGINT UNSIGNED NOT NULL,
@@ -597,3 +618,104 @@ CREATE TABLE IF NOT EXISTS `user_deal_history_96` LIKE `user_deal_history_exampl
 CREATE TABLE IF NOT EXISTS `user_deal_history_97` LIKE `user_deal_history_example`;
 CREATE TABLE IF NOT EXISTS `user_deal_history_98` LIKE `user_deal_history_example`;
 CREATE TABLE IF NOT EXISTS `user_deal_history_99` LIKE `user_deal_history_example`;
+
+CREATE TABLE IF NOT EXISTS `stop_history_0` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_1` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_2` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_3` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_4` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_5` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_6` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_7` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_8` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_9` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_10` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_11` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_12` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_13` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_14` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_15` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_16` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_17` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_18` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_19` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_20` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_21` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_22` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_23` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_24` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_25` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_26` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_27` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_28` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_29` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_30` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_31` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_32` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_33` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_34` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_35` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_36` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_37` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_38` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_39` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_40` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_41` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_42` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_43` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_44` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_45` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_46` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_47` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_48` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_49` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_50` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_51` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_52` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_53` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_54` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_55` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_56` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_57` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_58` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_59` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_60` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_61` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_62` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_63` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_64` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_65` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_66` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_67` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_68` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_69` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_70` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_71` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_72` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_73` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_74` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_75` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_76` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_77` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_78` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_79` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_80` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_81` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_82` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_83` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_84` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_85` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_86` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_87` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_88` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_89` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_90` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_91` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_92` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_93` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_94` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_95` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_96` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_97` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_98` LIKE `stop_history_example`;
+CREATE TABLE IF NOT EXISTS `stop_history_99` LIKE `stop_history_example`;

@@ -33,7 +33,9 @@ CREATE TABLE IF NOT EXISTS `slice_order_example` (
   `freeze` VARCHAR(80) NOT NULL,
   `deal_stock` VARCHAR(80) NOT NULL,
   `deal_money` VARCHAR(80) NOT NULL,
-  `deal_fee` VARCHAR(80) NOT NULL
+  `deal_fee` VARCHAR(80) NOT NULL,
+  `option` INT UNSIGNED NOT NULL,
+  `client_id` VARCHAR(32) NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
 
 CREATE TABLE IF NOT EXISTS `slice_balance_example` (
@@ -50,7 +52,41 @@ CREATE TABLE IF NOT EXISTS `slice_update_example` (
   `asset` VARCHAR(30) NOT NULL,
   `business` TEXT NOT NULL,
   `business_id` BIGINT UNSIGNED NOT NULL,
-  `time` DOUBLE NOT NULL
+  `time` DOUBLE NOT NULL,
+  `kind` TINYINT UNSIGNED NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+CREATE TABLE IF NOT EXISTS `slice_stop_example` (
+  `id` BIGINT UNSIGNED NOT NULL PRIMARY KEY,
+  `t` TINYINT UNSIGNED NOT NULL,
+  `side` TINYINT UNSIGNED NOT NULL,
+  `create_time` DOUBLE NOT NULL,
+  `update_time` DOUBLE NOT NULL,
+  `user_id` INT UNSIGNED NOT NULL,
+  `market` VARCHAR(30) NOT NULL,
+  `source` VARCHAR(30) NOT NULL,
+  `option` INT UNSIGNED NOT NULL,
+  `client_id` VARCHAR(32) NOT NULL,
+  `state` TINYINT UNSIGNED NOT NULL,
+  `stop_price` VARCHAR(80) NOT NULL,
+  `price` VARCHAR(80) NOT NULL,
+  `amount` VARCHAR(80) NOT NULL,
+  `taker_fee` VARCHAR(80) NOT NULL,
+  `maker_fee` VARCHAR(80) NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+CREATE TABLE IF NOT EXISTS `slice_market_example` (
+  `id` INT UNSIGNED NOT NULL PRIMARY KEY,
+  `name` VARCHAR(30) NOT NULL,
+  `definition` TEXT NOT NULL,
+  `last` VARCHAR(80) NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+CREATE TABLE IF NOT EXISTS `slice_asset_example` (
+  `id` INT UNSIGNED NOT NULL PRIMARY KEY,
+  `name` VARCHAR(30) NOT NULL,
+  `prec_save` INT UNSIGNED NOT NULL,
+  `prec_show` INT UNSIGNED NOT NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
 
 CREATE TABLE IF NOT EXISTS `message_position` (
