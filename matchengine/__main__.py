@@ -1,8 +1,11 @@
 """matchengine: `python -m matchengine config.json [--daemon]`.
 
 Start-up, in order: open the `trade_log` database; restore the state from the
-newest slice and the operation log after it; start the operation-log writer;
-start (and watch) the history/message publisher; serve RPC and the debug CLI.
+newest slice and the operation log after it (an asset or market the config
+file defines with another precision than they do stops the start); write the
+assets and markets added live back to the config source if it lacks them;
+start the operation-log writer; start (and watch) the history/message
+publisher; serve RPC and the debug CLI.
 Stopping reverses it: no new requests, every logged operation committed, the
 publisher drained, databases closed.
 """
@@ -24,13 +27,13 @@ from common.service import ServiceContext, collector_paused, run_service
 from common.storage import Database, open_database
 
 from .cli import EngineCli
-from .commands import Commands, ReplayError
-from .config import EngineConfig, load_config
+from .commands import OP_UPDATE_ASSET_CONFIG, OP_UPDATE_MARKET_CONFIG, Commands, LogEntry, ReplayError
+from .config import ConfigSource, EngineConfig, load_config
 from .engine import Engine
 from .operlog import OperlogWriter, read_operations
 from .publisher import CHANNEL_ENV
 from .server import EngineService, PublisherState
-from .slice import ensure_log_tables, load_slice, newest_slice
+from .slice import SliceMismatch, ensure_log_tables, load_slice, newest_slice
 
 log = logging.getLogger("matchengine")
 
@@ -44,7 +47,10 @@ async def restore(engine: Engine, db: Database) -> tuple[int, float]:
     info = await newest_slice(db)
     last_id, last_time = 0, 0.0
     if info is not None:
-        await load_slice(db, engine, info)
+        try:
+            await load_slice(db, engine, info)
+        except SliceMismatch as exc:
+            raise RuntimeError(str(exc)) from None
         last_id = info.end_oper_id
         log.info("slice %d loaded (oper id %d) in %.3f s", info.time, last_id, time.monotonic() - started)
     commands = Commands(engine)
@@ -59,6 +65,15 @@ async def restore(engine: Engine, db: Database) -> tuple[int, float]:
         raise RuntimeError(str(exc)) from None
     log.info("replayed %d operations up to id %d in %.3f s", replayed, last_id, time.monotonic() - started)
     return last_id, last_time
+
+
+def write_back_added(source: ConfigSource, engine: Engine, entries: list[LogEntry]) -> None:
+    """After a logged write: the assets and markets it added go to the config source."""
+    for method, params in entries:
+        if method == OP_UPDATE_ASSET_CONFIG:
+            source.write_back([engine.assets[params[0]["name"]]], [])
+        elif method == OP_UPDATE_MARKET_CONFIG:
+            source.write_back([], [engine.markets[params[0]["name"]].spec])
 
 
 class PublisherLink:
@@ -165,6 +180,10 @@ async def serve(config: EngineConfig, ctx: ServiceContext) -> None:
 
     engine = Engine(config.assets, config.markets)
     last_id, last_time = await restore(engine, db)
+    source = ConfigSource(config.exchange_file or ctx.config_path)
+    written = source.write_back(list(engine.assets.values()), [m.spec for m in engine.markets.values()])
+    if written:
+        log.info("%d assets and markets of the slice and log written back to %s", written, source.path)
 
     state = PublisherState()
     state.enabled = config.publisher
@@ -176,6 +195,7 @@ async def serve(config: EngineConfig, ctx: ServiceContext) -> None:
     service = EngineService(engine, operlog, durable=config.durable_reply, cache_timeout=config.cache_timeout,
                             max_publish_lag=config.max_publish_lag, publisher=state)
     service.last_time = last_time
+    service.on_logged = lambda entries: write_back_added(source, engine, entries)
     if config.publisher:
         link.start()
         ctx.add_cleanup(link.stop)

@@ -18,10 +18,10 @@ Fields beyond the original's, all optional:
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 
@@ -47,6 +47,8 @@ from . import definitions
 from .balance import Asset
 from .definitions import DefinitionError
 from .market import MarketSpec
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -128,31 +130,56 @@ def exchange_section(sec: Section) -> tuple[Section, str]:
         raise sec.error("exchange_file", str(exc).removeprefix("config error: ")) from None
 
 
-def write_definition(path: str, key: str, definition: dict[str, Any]) -> bool:
-    """Append an asset or market definition to the `key` list of the JSON file `path` unless one of
-    that name is there: written to a temporary file, synced, then renamed over it.  Whether it wrote."""
-    with open(path, "rb") as f:
-        data = orjson.loads(f.read())
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} does not hold a JSON object")
-    items = data.setdefault(key, [])
-    if not isinstance(items, list):
-        raise ValueError(f"{path}: {key!r} is not an array")
-    if any(isinstance(item, dict) and item.get("name") == definition["name"] for item in items):
-        return False
-    items.append(definition)
-    tmp = f"{path}.tmp"
-    with open(tmp, "wb") as f:
-        f.write(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    directory = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
-    return True
+class ConfigSource:
+    """The file the engine's assets and markets come from (`exchange_file`, else the config file itself).
+
+    Assets and markets added live are appended to it — written to a temporary
+    file, synced, renamed over it — so that a start without the operation log
+    agrees with the engine.  The operation log stays the record: a failed write
+    is logged, the next start finds the definition in the slice or the log, and
+    writes it back then.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def write_back(self, assets: list[Asset], markets: list[MarketSpec]) -> int:
+        """Append the assets and markets the file does not name; how many it wrote."""
+        try:
+            with open(self.path, "rb") as f:
+                data = orjson.loads(f.read())
+            if not isinstance(data, dict):
+                raise ValueError("it does not hold a JSON object")
+            written = 0
+            for key, added in (("assets", [definitions.asset_definition(a) for a in assets]),
+                               ("markets", [definitions.market_definition(m) for m in markets])):
+                items = data.setdefault(key, [])
+                if not isinstance(items, list):
+                    raise ValueError(f"{key!r} is not an array")
+                names = {item.get("name") for item in items if isinstance(item, dict)}
+                for definition in added:
+                    if definition["name"] not in names:
+                        items.append(definition)
+                        written += 1
+            if written:
+                self._replace(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
+            return written
+        except (OSError, ValueError) as exc:
+            log.critical("cannot write the assets and markets added live back to %s: %s", self.path, exc)
+            return 0
+
+    def _replace(self, content: bytes) -> None:
+        tmp = f"{self.path}.tmp"
+        with open(tmp, "wb") as f:
+            f.write(content)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+        directory = os.open(os.path.dirname(os.path.abspath(self.path)), os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
 
 
 def load_config(sec: Section) -> EngineConfig:
@@ -185,4 +212,4 @@ def load_config(sec: Section) -> EngineConfig:
     )
 
 
-__all__ = ["ConfigError", "EngineConfig", "load_config"]
+__all__ = ["ConfigError", "ConfigSource", "EngineConfig", "load_config"]

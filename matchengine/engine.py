@@ -16,6 +16,7 @@ from common.decimals import ZERO, fmt, install_context
 from common.errors import RpcError, invalid_argument
 
 from .balance import Asset, Balances
+from .definitions import STP_NAMES
 from .events import TradeListener
 from .market import Market, MarketSpec, Sequences
 from .stops import Stop
@@ -89,8 +90,8 @@ class Engine:
             self.balances.add_asset(asset)
             return True
         if existing != asset:
-            raise invalid_argument(f"asset {asset.name!r} exists with prec_save {existing.prec_save}, "
-                                   f"prec_show {existing.prec_show}")
+            raise invalid_argument(f"asset {asset.name} exists with prec_save {existing.prec_save} and prec_show "
+                                   f"{existing.prec_show}, not {asset.prec_save} and {asset.prec_show}")
         return False
 
     def add_market(self, spec: MarketSpec, *, strict: bool = True) -> bool:
@@ -103,15 +104,15 @@ class Engine:
             self.markets[spec.name] = Market(spec, self.balances, self.seq, self.listener)
             return True
         old = existing.spec
-        differs = [name for name, a, b in (
+        fields: list[tuple[str, object, object]] = [
             ("stock.name", old.stock, spec.stock), ("money.name", old.money, spec.money),
             ("stock.prec", old.stock_prec, spec.stock_prec), ("money.prec", old.money_prec, spec.money_prec),
-            ("fee_prec", old.fee_prec, spec.fee_prec), ("stp", old.stp, spec.stp),
-        ) if a != b]
-        if strict and old.min_amount != spec.min_amount:
-            differs.append("min_amount")
+            ("fee_prec", old.fee_prec, spec.fee_prec), ("stp", STP_NAMES[old.stp], STP_NAMES[spec.stp])]
+        if strict:
+            fields.append(("min_amount", fmt(old.min_amount), fmt(spec.min_amount)))
+        differs = [f"{name} {a}, not {b}" for name, a, b in fields if a != b]
         if differs:
-            raise invalid_argument(f"market {spec.name!r} exists with another {', '.join(differs)}")
+            raise invalid_argument(f"market {spec.name} exists with {'; '.join(differs)}")
         return False
 
     # ------------------------------------------------------------ balance.update

@@ -6,7 +6,9 @@ server listens on the loopback address only (no authentication anywhere
 behind the gateways), the databases are SQLite files, Redis and Kafka are
 the launcher's own children on free ports, logs go to the data directory.
 Assets and markets come from `exchange.json` in the data directory, which
-starts as `SAMPLE_EXCHANGE` (BTC, ETH, USDT; BTCUSDT, ETHUSDT, ETHBTC).
+starts as `SAMPLE_EXCHANGE` (BTC, ETH, USDT; BTCUSDT, ETHUSDT, ETHBTC); the
+engine reads it itself (`exchange_file`) and writes the assets and markets
+added live back to it.
 """
 
 from __future__ import annotations
@@ -103,8 +105,7 @@ def matchengine_config(data: DataDir, ports: Ports, infra: Infrastructure, excha
         "cli": _tcp(ports["matchengine_cli"]),
         "db_log": {"sqlite": str(data.trade_log_db)},
         "db_history": {"sqlite": str(data.trade_history_db)},
-        "assets": copy.deepcopy(exchange["assets"]),
-        "markets": copy.deepcopy(exchange["markets"]),
+        "exchange_file": str(data.exchange_file),
         "brokers": infra.brokers,
         "slice_interval": 3600,
         "slice_keeptime": 259200,

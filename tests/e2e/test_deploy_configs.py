@@ -16,6 +16,7 @@ import orjson
 from common.config import Section, load_config_file
 from deploy.launcher.configs import DAEMONS, Infrastructure, build_configs, validate
 from deploy.launcher.layout import DataDir, Ports
+from matchengine.config import load_config as load_engine_config
 from tests.e2e.deploy_support import DEPLOY
 from tests.support import ROOT
 
@@ -75,7 +76,9 @@ def test_the_launcher_configs_load(tmp_path: Path) -> None:
     assert configs["accesshttp"]["svr"]["bind"] == ["tcp@127.0.0.1:8080"]
     assert configs["accessws"]["svr"]["bind"] == ["tcp@127.0.0.1:8090"]
     assert configs["matchengine"]["db_log"] == {"sqlite": str(data.trade_log_db)}
-    assert [m["name"] for m in configs["matchengine"]["markets"]] == ["BTCUSDT", "ETHUSDT", "ETHBTC"]
+    assert configs["matchengine"]["exchange_file"] == str(data.exchange_file)
+    assert [m.name for m in load_engine_config(Section(configs["matchengine"])).markets] == [
+        "BTCUSDT", "ETHUSDT", "ETHBTC"]
     moved = build_configs(data, Ports(1000), Infrastructure(broker_port=19092, redis_port=16379))
     assert moved["marketprice"]["accesshttp"] == "http://127.0.0.1:9080/"
     assert moved["readhistory"]["alert"]["addr"] == "127.0.0.1:5444"

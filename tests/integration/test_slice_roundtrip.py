@@ -173,9 +173,9 @@ async def test_a_config_file_that_contradicts_the_slice_stops_the_load(db: Datab
     await write_slice(db, take_snapshot(engine, 7), int(time.time()), 86400, 7)
     info = await newest_slice(db)
     assert info is not None
-    with pytest.raises(SliceMismatch, match="market 'BTCUSDT' exists with another stp"):
+    with pytest.raises(SliceMismatch, match="the config file and the slice disagree: market BTCUSDT exists with stp cancel_taker, not none"):
         await load_slice(db, new_engine(stp=0x100), info)
     other = Engine([Asset("BTC", 12, 8), Asset("USDT", 12, 8), Asset("ETH", 18, 6)],
                    [MarketSpec("BTCUSDT", "BTC", "USDT", 8, 8, 4, Decimal("0.001"))])
-    with pytest.raises(SliceMismatch, match="asset 'ETH' exists with prec_save 18, prec_show 6"):
+    with pytest.raises(SliceMismatch, match="asset ETH exists with prec_save 18 and prec_show 6, not 18 and 8"):
         await load_slice(db, other, info)

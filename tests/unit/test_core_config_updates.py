@@ -37,7 +37,7 @@ def test_an_asset_is_added_once_and_never_changed() -> None:
     # another definition of an existing asset: 1 with the reason, nothing changes
     with pytest.raises(Exception) as exc:
         c.update_asset([{"name": "BTC", "prec_save": 12, "prec_show": 6}], T0)
-    assert (exc.value.code, exc.value.data) == (1, "asset 'BTC' exists with prec_save 12, prec_show 8")  # type: ignore[attr-defined]
+    assert (exc.value.code, exc.value.data) == (1, "asset BTC exists with prec_save 12 and prec_show 8, not 12 and 6")  # type: ignore[attr-defined]
     assert engine.assets["BTC"].prec_show == 8
 
 
@@ -107,10 +107,11 @@ def test_replay_adds_definitions_and_stops_at_one_the_config_file_contradicts() 
     assert str(replica.markets["ETHBCH"].spec.min_amount) == "0.01"
     with pytest.raises(ReplayError) as exc:
         rc.replay("update_market_config", [{**ETHBCH_FULL, "fee_prec": 2}], T0)
-    assert str(exc.value) == "the config file and the operation log disagree: market 'ETHBCH' exists with another fee_prec"
+    assert str(exc.value) == (
+        "the config file and the operation log disagree: market ETHBCH exists with fee_prec 4, not 2")
     with pytest.raises(ReplayError) as exc:
         rc.replay("update_asset_config", [{**ETH, "prec_show": 6}], T0)
-    assert "asset 'ETH' exists with prec_save 18, prec_show 8" in str(exc.value)
+    assert "asset ETH exists with prec_save 18 and prec_show 8, not 18 and 6" in str(exc.value)
 
 
 def test_config_file_stp_and_exchange_file(tmp_path: Any) -> None:
