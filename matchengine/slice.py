@@ -254,14 +254,19 @@ def restore_snapshot(engine: Engine, snap: Snapshot, stamp: int = 0) -> None:
     restore_assets(engine, _asset_rows(snap), stamp)
     restore_markets(engine, _market_rows(snap), stamp)
     builder = SliceOrders(engine.markets, stamp)
-    builder.insert([_order_row(o) for o in snap.orders])
-    builder.insert_stops([_stop_row(s) for s in snap.stops])
+    # in id order, as a slice table is read
+    builder.insert([_order_row(o) for o in sorted(snap.orders, key=_first)])
+    builder.insert_stops([_stop_row(s) for s in sorted(snap.stops, key=_first)])
     for market in engine.markets.values():
         market.sort_book()
     restore_balances(engine, [(u, k, a, str(v)) for u, k, a, v in snap.balances], stamp)
     restore_guard(engine, snap.updates)
     engine.seq.order_id = snap.order_id
     engine.seq.deal_id = snap.deal_id
+
+
+def _first(row: tuple[Any, ...]) -> Any:
+    return row[0]
 
 
 # ---------------------------------------------------------------- loading a slice
