@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from common.decimals import ZERO
 
-from .balance import AVAILABLE
+from .balance import AVAILABLE, FREEZE
 from .engine import Engine
 from .operlog import OperlogWriter
 from .server import PublisherState
@@ -72,7 +72,7 @@ class EngineCli:
                 return "usage: balance get user_id\n"
             lines = [header]
             for asset in self.engine.assets:
-                for kind, table in ((1, balances.available), (2, balances.frozen)):
+                for kind, table in ((1, balances.available), (2, balances.frozen), (3, balances.locked)):
                     amount = table.get(user, {}).get(asset)
                     if amount is not None:
                         lines.append("%-10d %-16s %-10s %s\n" % (user, asset, _kind(kind), amount))
@@ -98,7 +98,9 @@ class EngineCli:
 
 
 def _kind(kind: int) -> str:
-    return "available" if kind == AVAILABLE else "freeze"
+    if kind == AVAILABLE:
+        return "available"
+    return "freeze" if kind == FREEZE else "lock"
 
 
 def _text(value: Decimal) -> str:

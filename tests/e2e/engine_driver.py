@@ -35,13 +35,18 @@ async def connect(daemon: Daemon, timeout: float = 30.0) -> RpcClient:
 
 
 class RandomTrader:
-    """Random but reproducible operations from a set of users, remembering what was acknowledged."""
+    """Random but reproducible operations from a set of users, remembering what was acknowledged: the
+    original's (deposits, withdrawals, limit and market orders, cancels) and, with `extensions`, order
+    options, stops, locks and unlocks, batch and mass cancels."""
 
-    def __init__(self, client: RpcClient, seed: int, users: int = 20, fee: str = "0.002") -> None:
+    def __init__(self, client: RpcClient, seed: int, users: int = 20, fee: str = "0.002",
+                 extensions: bool = True) -> None:
         self.client = client
         self.rnd = random.Random(seed)
         self.users = users
         self.fee = fee
+        self.extensions = extensions
+        self.stop_ids: list[tuple[int, str, int]] = []
         self.business_id = seed * 10_000_000
         self.order_ids: list[tuple[int, str, int]] = []
         self.errors: dict[int, int] = {}
@@ -67,7 +72,9 @@ class RandomTrader:
         market = rnd.choice(list(MARKETS))
         stock, money, stock_prec, money_prec = MARKETS[market]
         kind = rnd.random()
-        if kind < 0.08:
+        if self.extensions and rnd.random() < 0.25:
+            await self.extension_step(user, market, money_prec)
+        elif kind < 0.08:
             self.business_id += 1
             asset = rnd.choice(ASSETS)
             change = f"{rnd.randint(1, 5000) / 100:.2f}" if rnd.random() < 0.7 else f"-{rnd.randint(1, 300) / 100:.2f}"
@@ -89,6 +96,42 @@ class RandomTrader:
             user, market, order_id = self.order_ids.pop(rnd.randrange(len(self.order_ids)))
             await self.call(204, [user, market, order_id])
 
+    async def extension_step(self, user: int, market: str, money_prec: int) -> None:
+        rnd = self.rnd
+        kind = rnd.random()
+        price = f"{100 + rnd.randint(-30, 30) * (0.5 if money_prec else 1):.{money_prec}f}"
+        if kind < 0.3:
+            option = rnd.choice((None, 0x8, 0x10, 0x20, 0x80, 0x100, 0x200, 0x300, 0x28))
+            order = await self.call(201, [user, market, rnd.choice((1, 2)), rnd.choice(("0.1", "1")), price, self.fee,
+                                          "0.001", "opt", option, rnd.choice(("", "cid-1", None))])
+            if order is not None and order["left"] not in ("0", "0e-8"):
+                self.order_ids.append((user, market, order["id"]))
+        elif kind < 0.55:
+            side = rnd.choice((1, 2))
+            if rnd.random() < 0.5:
+                params = [user, market, side, "0.1", price, price, self.fee, "0.001", "stop", rnd.choice((None, 0x8)),
+                          "s"]
+                stop = await self.call(211, params)
+            else:
+                stop = await self.call(212, [user, market, side, "0.1" if side == 1 else "20", price, self.fee, "stop"])
+            if stop is not None:
+                self.stop_ids.append((user, market, stop["id"]))
+        elif kind < 0.65 and self.stop_ids:
+            user, market, stop_id = self.stop_ids.pop(rnd.randrange(len(self.stop_ids)))
+            await self.call(213, [user, market, stop_id])
+        elif kind < 0.85:
+            self.business_id += 1
+            asset = rnd.choice(ASSETS)
+            command = 106 if rnd.random() < 0.6 else 107
+            await self.call(command, [user, asset, "withdraw", self.business_id // 2, f"{rnd.randint(0, 300) / 100}"])
+        elif kind < 0.93:
+            mine = [o for o in self.order_ids if o[0] == user and o[1] == market][:3]
+            await self.call(222, [user, market, [o[2] for o in mine] or [1]])
+        elif rnd.random() < 0.5:
+            await self.call(218, [user, rnd.choice((market, None)), rnd.choice((0, 1, 2))])
+        else:
+            await self.call(219, [user, market])
+
     async def run(self, steps: int, concurrency: int = 8) -> None:
         remaining = [steps]
 
@@ -105,6 +148,16 @@ async def dump_state(client: RpcClient, users: int) -> dict[str, Any]:
     state: dict[str, Any] = {}
     for user in range(1, users + 1):
         state[f"balance/{user}"] = await client.call_json(101, [user], timeout=10)
+        state[f"lock/{user}"] = await client.call_json(108, [user], timeout=10)
+        stops: list[Any] = []
+        offset = 0
+        while True:
+            page = await client.call_json(214, [user, None, 0, offset, 100], timeout=10)
+            stops.extend(page["records"])
+            offset += 100
+            if offset >= page["total"]:
+                break
+        state[f"stops/{user}"] = stops
         for market in MARKETS:
             records: list[Any] = []
             offset = 0
@@ -127,6 +180,9 @@ async def dump_state(client: RpcClient, users: int) -> dict[str, Any]:
                     break
             state[f"book/{market}/{side}"] = orders
         state[f"depth/{market}"] = await client.call_json(206, [market, 100, "0"], timeout=10)
+    for market in MARKETS:
+        for trigger in (1, 2):
+            state[f"stop_book/{market}/{trigger}"] = await client.call_json(216, [market, trigger, 0, 100], timeout=10)
     state["assets"] = await client.call_json(105, [], timeout=10)
     state["markets"] = await client.call_json(308, [], timeout=10)
     return state
