@@ -336,7 +336,7 @@ async def test_kill9_with_locks_stops_and_a_live_market_loses_nothing_and_double
     await client.call_json(401, [{"name": "ETH", "prec_save": 18, "prec_show": 8}], timeout=5)
     await client.call_json(402, [{"name": "ETHBCH", "stock": {"name": "ETH", "prec": 4},
                                   "money": {"name": "BCH", "prec": 4}, "min_amount": "0.01"}], timeout=5)
-    deposited: Counter[str] = Counter()
+    deposited = dict.fromkeys(("BTC", "BCH", "ETH"), Decimal(0))
     for user in range(1, 11):
         for asset in ("BTC", "BCH", "ETH"):
             await client.call_json(102, [user, asset, "deposit", user, "100000", {}], timeout=5)
@@ -437,12 +437,12 @@ async def test_kill9_with_locks_stops_and_a_live_market_loses_nothing_and_double
             a: Decimal(v) for (u, a), v in expected.items() if u == user and v}, user
     # funds conserved (fees are zero): every balance entry — available, frozen, locked — at full precision
     # (the CLI's listing; balance.query cuts to prec_show) adds up to the deposits
-    totals: Counter[str] = Counter()
+    totals = dict.fromkeys(("BTC", "BCH", "ETH"), Decimal(0))
     kinds: Counter[str] = Counter()
     for line in (await asyncio.to_thread(cli_command, engine.config, "balance list")).splitlines()[1:]:
-        _user, asset, kind, value = line.split()
-        totals[asset] += Decimal(value)
-        kinds[kind] += 1
+        _user, entry_asset, entry_kind, entry_value = line.split()
+        totals[entry_asset] += Decimal(entry_value)
+        kinds[entry_kind] += 1
     assert totals == deposited
     assert kinds["lock"] and kinds["freeze"] and kinds["available"]
     # the live market is still there, last in the list

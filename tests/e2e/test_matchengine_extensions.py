@@ -86,8 +86,10 @@ def invalid_calls() -> list[tuple[int, list[Any]]]:
     calls += [(108, []), (108, ["1"]), (108, [1, "XXX"]), (108, [0])]
     for command, good in ((211, stop_limit), (212, stop_market)):
         calls += [(command, good[:-1]), (command, [*good, 0, "", 1])]
-        for index, value in [(0, "1"), (1, "XXX"), (2, 3), (3, "0"), (3, "NaN"), (3, "1e20"), (4, "Infinity"),
-                             (4, "-95"), (5, 90) if command == 211 else (5, "2"), (len(good) - 1, 7)]:
+        bad: list[tuple[int, Any]] = [(0, "1"), (1, "XXX"), (2, 3), (3, "0"), (3, "NaN"), (3, "1e20"),
+                                      (4, "Infinity"), (4, "-95"), (5, 90) if command == 211 else (5, "2"),
+                                      (len(good) - 1, 7)]
+        for index, value in bad:
             calls.append((command, [*good[:index], value, *good[index + 1:]]))
         calls += [(command, [*good, "8"]), (command, [*good, 0x10]), (command, [*good, 0x80]),
                   (command, [*good, 0x40]), (command, [*good, 0, "bad id"])]

@@ -237,8 +237,8 @@ def run(ops: list[tuple[Any, ...]], stp: int, cut: int) -> None:
             log.extend((method, params, 999_000.0) for method, params in entries)
             net[asset] += Decimal(amount)
     # a first deal at 10: stops can be placed on both sides of it
-    for params in ([1, "SM", ASK, "0.1", "10", "0", "0", ""], [2, "SM", BID, "0.1", "10", "0", "0", ""]):
-        log.extend((method, logged, 999_000.0) for method, logged in commands.put_limit(params, 999_000.0)[1])
+    for first in ([1, "SM", ASK, "0.1", "10", "0", "0", ""], [2, "SM", BID, "0.1", "10", "0", "0", ""]):
+        log.extend((method, logged, 999_000.0) for method, logged in commands.put_limit(first, 999_000.0)[1])
     snapshot = None
     snapshot_at = 0
     for step, op in enumerate(ops):
