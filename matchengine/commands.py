@@ -192,7 +192,7 @@ def _options(params: list[Any], count: int, allowed: int) -> tuple[int, str | No
     if option is None:
         option = 0
     elif type(option) is not int or option < 0 or option & ~allowed:
-        raise invalid_argument(f"option: bits of {allowed:#x} only")
+        raise invalid_argument(f"option: null, or an integer of the bits {allowed:#x}")
     client_id = ""
     if given == 2:
         value = params[count + 1]

@@ -176,7 +176,9 @@ LONGER = "x" * 20000  # beyond the engine's 10240-byte frames: refused by the ga
 
 @pytest.mark.parametrize(("method", "params", "expected"), [
     ("order.put_limit", [5, "BTCUSDT", 2, "1", "100", "0.001", "0.001"], INVALID),
-    ("order.put_limit", [5, "BTCUSDT", 2, "1", "100", "0.001", "0.001", "", ""], INVALID),
+    # a ninth param is `option` (docs/extensions.md): a string is not one
+    ("order.put_limit", [5, "BTCUSDT", 2, "1", "100", "0.001", "0.001", "", ""],
+     {**INVALID, "data": "option: null, or an integer of the bits 0x3bc"}),
     ("order.put_limit", ["5", "BTCUSDT", 2, "1", "100", "0.001", "0.001", ""], INVALID),
     ("order.put_limit", [5.0, "BTCUSDT", 2, "1", "100", "0.001", "0.001", ""], INVALID),
     ("order.put_limit", [5, "BTCUSDT", 3, "1", "100", "0.001", "0.001", ""], INVALID),
