@@ -272,13 +272,15 @@ class Commands:
     def put_limit(self, params: list[Any], time: float) -> WriteResult:
         market, order = self._put_limit(params, time)
         result = order.to_json()
-        market.fire_stops(time)
+        if market.last is not market.checked_last:
+            market.fire_stops(time)
         return result, [(OP_LIMIT_ORDER, params)]
 
     def put_market(self, params: list[Any], time: float) -> WriteResult:
         market, order = self._put_market(params, time)
         result = order.to_json()
-        market.fire_stops(time)
+        if market.last is not market.checked_last:
+            market.fire_stops(time)
         return result, [(OP_MARKET_ORDER, params)]
 
     def cancel(self, params: list[Any], time: float) -> WriteResult:
@@ -450,6 +452,8 @@ class Commands:
         taker_fee = _fee(params[5], spec.fee_prec)
         maker_fee = _fee(params[6], spec.fee_prec)
         source = _source(params[7])
+        if len(params) == 8:
+            return market, market.put_limit(time, user, side, amount, price, taker_fee, maker_fee, source)
         option, client_id = _options(params, 8, LIMIT_OPTIONS)
         return market, market.put_limit(time, user, side, amount, price, taker_fee, maker_fee, source, option,
                                         client_id)
@@ -459,6 +463,8 @@ class Commands:
         user, market, side, amount = self._order_head(params, 6)
         taker_fee = _fee(params[4], market.spec.fee_prec)
         source = _source(params[5])
+        if len(params) == 6:
+            return market, market.put_market(time, user, side, amount, taker_fee, source)
         option, client_id = _options(params, 6, MARKET_OPTIONS)
         return market, market.put_market(time, user, side, amount, taker_fee, source, option, client_id)
 

@@ -219,6 +219,7 @@ class Market:
         "stock",
         "stock_quantum",
         "stops",
+        "stp",
         "users",
     )
 
@@ -228,6 +229,7 @@ class Market:
         self.stock = spec.stock
         self.money = spec.money
         self.stock_quantum = quantum(spec.stock_prec)
+        self.stp = spec.stp
         self.balances = balances
         self.seq = seq
         self.listener = listener
@@ -252,7 +254,7 @@ class Market:
                 raise balance_not_enough()
         elif balances.get_available(user, self.money) < amount * price:
             raise balance_not_enough()
-        stp = (option & STP_MASK) or self.spec.stp
+        stp = (option & STP_MASK) or self.stp
         if option:
             if amount < self.spec.min_amount and not option & OPTION_UNLIMITED_MIN_AMOUNT:
                 raise amount_too_small()
@@ -309,7 +311,7 @@ class Market:
                 raise no_enough_trader()
             if check_minimum and amount < best.price * self.spec.min_amount:
                 raise amount_too_small()
-        stp = (option & STP_MASK) or self.spec.stp
+        stp = (option & STP_MASK) or self.stp
         if option & OPTION_FOK and not self._fillable(side, user, amount, ZERO, stp, False, side == BID):
             raise market_not_fillable()
 
