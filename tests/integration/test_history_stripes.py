@@ -22,7 +22,7 @@ from typing import Any
 from common.config import Section
 from common.schema import HISTORY_POSITION, HISTORY_SHARDS, MESSAGE_POSITION
 from common.storage import open_database
-from matchengine.commands import OP_LIMIT_ORDER, OP_UPDATE_BALANCE, Commands
+from matchengine.commands import OP_LIMIT_ORDER, OP_STOP_MARKET, OP_UPDATE_BALANCE, Commands
 from matchengine.config import EngineConfig, load_config
 from matchengine.engine import Engine
 from matchengine.history_writer import HISTORY_STRIPES, stripe_of
@@ -41,11 +41,13 @@ KINDS = {
                              "deal_fee"),
     "user_deal_history": ("time", "time, user_id, market, deal_id, order_id, deal_order_id, side, role, price, "
                                   "amount, deal, fee, deal_fee"),
+    "stop_history": ("finish_time", "order_id, create_time, finish_time, user_id, market, source, client_id, "
+                                    "`option`, t, side, stop_price, price, amount, taker_fee, maker_fee, status"),
 }
 
 
 async def write_log(config: EngineConfig) -> list[float]:
-    """Deposits and crossing orders from 40 users; the time of each operation, by id."""
+    """Deposits, crossing orders and stops from 40 users; the time of each operation, by id."""
     db = open_database(config.db_log)
     await db.start()
     await ensure_log_tables(db)
@@ -61,6 +63,15 @@ async def write_log(config: EngineConfig) -> list[float]:
             params: list[Any] = [step % 40 + 1, "BTC" if step < 40 else "BCH", "deposit", step + 1, "1000", {}]
             commands.balance_update(params, at)
             writer.append(at, OP_UPDATE_BALANCE, params)
+        elif step % 6 == 0:
+            side = rnd.choice((1, 2))
+            params = [rnd.randint(1, 40), "BTCBCH", side, "1" if side == 1 else "150", f"{rnd.randint(97, 103)}.5",
+                      "0.002", "t"]
+            try:
+                commands.put_stop_market(params, at)
+            except Exception:
+                continue
+            writer.append(at, OP_STOP_MARKET, params)
         else:
             params = [rnd.randint(1, 40), "BTCBCH", rnd.choice((1, 2)), str(rnd.randint(1, 9)),
                       str(rnd.randint(98, 102)), "0.002", "0.001", "t"]
@@ -127,6 +138,7 @@ async def test_stripes_left_at_different_positions_are_completed_exactly_once(
     complete = history(history_db)
     assert sum(map(len, complete.values())) > 3000 and all(len(complete[t]) for t in ("balance_history_1",
                                                                                          "deal_history_1"))
+    assert sum(len(rows) for table, rows in complete.items() if table.startswith("stop_history")) > 20
 
     # a crash after stripes 0 and 3 committed batches that stripes 1 and 2 had not
     assert HISTORY_STRIPES == 4
