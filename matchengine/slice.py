@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -168,7 +168,8 @@ async def write_slice(db: Database, snap: Snapshot, stamp: int, keeptime: int, p
     return info
 
 
-async def _write_rows(db: Database, table: str, columns: Sequence[str], items: Sequence[Any], render: Any) -> None:
+async def _write_rows(db: Database, table: str, columns: Sequence[str], items: Sequence[Any],
+                      render: Callable[[Any], tuple[Any, ...]] | None) -> None:
     """Rows in transactions of ten INSERTs of BATCH_ROWS each; `render` turns an item into its row."""
     step = BATCH_ROWS * 10
     for start in range(0, len(items), step):
