@@ -122,8 +122,13 @@ async def run_scenario(me: RpcClient, rh: RpcClient) -> None:
     withdraw = await eventually(lambda: history(103, [1, "BCH", "withdraw", 0, 0, 0, 10]))
     assert await history(210, [unfilled["id"]]) is None
 
-    # §5.1 balance.history: user 2's trade rows (taker ask), newest first, then the deposit
-    user2 = await history(103, [2, "", "", 0, 0, 0, 10])
+    # §5.1 balance.history: user 2's trade rows (taker ask), newest first, then the deposit (user 2's shards
+    # are another history stripe than user 1's, committed on its own: wait for all four rows)
+    async def user2_rows() -> Any:
+        page = await history(103, [2, "", "", 0, 0, 0, 10])
+        return page if len(page["records"]) == 4 else None
+
+    user2 = await eventually(user2_rows)
     assert (user2["offset"], user2["limit"]) == (0, 10)
     trade_detail = {"a": "1.5", "i": 2, "m": "BTCBCH", "p": "8000"}
     assert user2["records"][:3] == [
