@@ -8,25 +8,44 @@ them stops the start with one line.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pymysql
 import pytest
 
 from common.errors import RpcError
 from tests.conftest import start_engine
 from tests.e2e.test_matchengine_rpc import call, client_for, error_of
-from tests.support import Daemon
+from tests.support import Daemon, mysql_query
 
 ETH = {"name": "ETH", "prec_save": 18, "prec_show": 8}
 ETHBCH = {"name": "ETHBCH", "stock": {"name": "ETH", "prec": 6}, "money": {"name": "BCH", "prec": 8},
           "fee_prec": 4, "min_amount": "0.01", "stp": "cancel_maker"}
 
 
-async def test_the_new_methods_over_rpc(engine_factory: Callable[..., Daemon]) -> None:
-    engine = engine_factory()
+def stop_history(engine: Daemon, shard: int) -> list[tuple[Any, ...]]:
+    """The rows of stop_history_<shard>, from MariaDB or the SQLite file (none while the publisher has not
+    created the tables yet)."""
+    history = engine.config["db_history"]
+    sql = f"SELECT order_id, user_id, market, client_id, `option`, t, side, stop_price, status FROM stop_history_{shard}"
+    try:
+        if "sqlite" in history:
+            with sqlite3.connect(history["sqlite"]) as conn:
+                return conn.execute(sql).fetchall()
+        return mysql_query(history["name"], sql)
+    except (sqlite3.Error, pymysql.Error):
+        return []
+
+
+@pytest.mark.parametrize("storage", ["mysql", "sqlite"])
+async def test_the_new_methods_over_rpc(engine_factory: Callable[..., Daemon], storage: str) -> None:
+    engine = engine_factory(sqlite=storage == "sqlite")
     client = await client_for(engine)
     try:
         for user in (1, 2, 3):
@@ -55,6 +74,13 @@ async def test_the_new_methods_over_rpc(engine_factory: Callable[..., Daemon]) -
         assert (await call(client, 214, [3, None, 0, 0, 10]))["total"] == 0
         fired = (await call(client, 203, [3, "BTCBCH", 0, 10]))["records"][0]
         assert (fired["price"], fired["left"], fired["client_id"]) == ("90", "0.5", "stop-1")
+        # the publisher writes the fired stop's history row
+        deadline = time.monotonic() + 30
+        while not stop_history(engine, 3):
+            assert time.monotonic() < deadline, "no stop_history row"
+            await asyncio.sleep(0.1)
+        assert [tuple(map(str, row)) for row in stop_history(engine, 3)] == [
+            (str(stop["id"]), "3", "BTCBCH", "stop-1", "68", "1", "1", "95.00000000", "1")]
         # mass cancel
         mine = [(await call(client, 201, [1, "BTCBCH", 1, "0.1", f"{200 + i}", "0", "0", ""]))["id"]
                 for i in range(3)]
