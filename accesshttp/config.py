@@ -15,11 +15,19 @@ Fields beyond the original's, all optional:
   `connect_wait` (1.0 s): how long a starting worker waits for its backends
       to connect before it starts serving (requests for a backend still not
       connected then get HTTP 500, as in the original).
+  `ui`: what the market page at ``GET /ui/`` is told (accesshttp/page.py):
+      `ws_url` ("": no live data) the public websocket URL of accessws, a
+      ``ws://`` or ``wss://`` URL or a path on the page's own host
+      (``/ws/``, behind a proxy); `demo` (false) the demo order panel, which
+      places and cancels orders for any user id — only for an exchange whose
+      HTTP API is open anyway, such as ./run.sh's; `depth_limit` (50) and
+      `depth_merge` (the original's sample list) must be among accessws's
+      own `depth_limit` / `depth_merge`: the book subscribes with them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from common.config import (
     AlertConfig,
@@ -34,11 +42,17 @@ from common.config import (
     process_config,
     server_config,
 )
+from common.decimals import parse_decimal
 
 from .methods import BACKENDS
 
 DEFAULT_REQUEST_LIMITS = {"matchengine": 10240, "marketprice": 1_000_000, "readhistory": 1_000_000}
 HTTP_BIND_KINDS = ("tcp", "stream")
+# the original's sample depth_merge of accessws: what the page offers unless told otherwise
+DEFAULT_DEPTH_MERGE = ("0", "0.00000001", "0.0000001", "0.000001", "0.00001", "0.0001", "0.001", "0.01", "0.1")
+DEFAULT_DEPTH_LIMIT = 50
+MAX_DEPTH_LIMIT = 101  # order.depth's own limit
+WS_URL_FORMS = ("ws://", "wss://", "/")
 
 
 @dataclass(slots=True)
@@ -47,6 +61,16 @@ class BackendConfig:
 
     client: ClientConfig
     request_limit: int
+
+
+@dataclass(slots=True)
+class UiConfig:
+    """`ui`: the market page's websocket URL, its demo panel switch and its depth choices."""
+
+    ws_url: str = ""
+    demo: bool = False
+    depth_limit: int = DEFAULT_DEPTH_LIMIT
+    depth_merge: list[str] = field(default_factory=lambda: list(DEFAULT_DEPTH_MERGE))
 
 
 @dataclass(slots=True)
@@ -60,12 +84,30 @@ class AccessHttpConfig:
     timeout: float = 1.0
     worker_num: int = 1
     connect_wait: float = 1.0
+    ui: UiConfig = field(default_factory=UiConfig)
 
 
 def backend_config(sec: Section, key: str) -> BackendConfig:
     client = client_config(sec, key)
     limit = sec.section(key).int("request_limit", DEFAULT_REQUEST_LIMITS[key], min=64)
     return BackendConfig(client=client, request_limit=limit)
+
+
+def ui_config(sec: Section) -> UiConfig:
+    if not sec.has("ui"):
+        return UiConfig()
+    ui = sec.section("ui")
+    ws_url = ui.str("ws_url", "")
+    if ws_url and (not ws_url.startswith(WS_URL_FORMS) or ws_url.startswith("//")):
+        raise ui.error("ws_url", f"'{ws_url}': a ws:// or wss:// URL, or a path starting with /")
+    merges = ui.str_list("depth_merge", list(DEFAULT_DEPTH_MERGE), non_empty=True)
+    for i, text in enumerate(merges):
+        value = parse_decimal(text, 0)
+        if value is None or value < 0:
+            raise ui.error(f"depth_merge[{i}]", f"'{text}' is not a non-negative decimal")
+    return UiConfig(ws_url=ws_url, demo=ui.bool("demo", False),
+                    depth_limit=ui.int("depth_limit", DEFAULT_DEPTH_LIMIT, min=1, max=MAX_DEPTH_LIMIT),
+                    depth_merge=merges)
 
 
 def load_config(sec: Section) -> AccessHttpConfig:
@@ -88,4 +130,5 @@ def load_config(sec: Section) -> AccessHttpConfig:
         timeout=timeout,
         worker_num=sec.int("worker_num", 1, min=1, max=256),
         connect_wait=sec.real("connect_wait", 1.0, min=0),
+        ui=ui_config(sec),
     )

@@ -19,8 +19,8 @@ backend's reply body unchanged.  Status codes (spec/http-api.md §1.4):
 A client that sends ``Expect: 100-continue`` gets ``100 Continue`` before
 its body is read (unless the announced length is over the limit: 413).
 
-``GET /openrpc.json`` answers the OpenRPC document of the API; every other
-GET is a 400 like any non-POST.
+``GET /openrpc.json`` answers the OpenRPC document of the API, ``GET /ui/...``
+the market page (page.py); every other GET is a 400 like any non-POST.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from common.rpc import HEADER_SIZE, RpcClient, RpcTimeout, RpcUnavailable
 from .config import AccessHttpConfig
 from .envelope import invalid_argument, method_not_found, parse_call, service_timeout
 from .methods import METHODS
+from .page import MarketPage, owns
 from .responses import RawResponse, respond, respond_and_close
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ class Gateway:
             for method, route in METHODS.items()
         }
         self.openrpc = OPENRPC_FILE.read_bytes()
+        self.page = MarketPage(config.ui)
 
     async def start(self) -> None:
         for client in self.clients.values():
@@ -154,6 +156,9 @@ class Gateway:
                 return None
 
     def _not_post(self, request: web.BaseRequest) -> RawResponse:
-        if request.method == "GET" and request.path == OPENRPC_PATH:
-            return respond(request, 200, self.openrpc)
+        if request.method == "GET":
+            if request.path == OPENRPC_PATH:
+                return respond(request, 200, self.openrpc)
+            if owns(request.path):
+                return self.page.respond(request)
         return respond_and_close(400)

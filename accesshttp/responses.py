@@ -89,6 +89,19 @@ def respond(request: web.BaseRequest, status: int, body: bytes = b"") -> RawResp
     return RawResponse(_EMPTY_HEADS[status] + middle, keep_alive)
 
 
+def connection_tail(request: web.BaseRequest) -> tuple[bytes, bool]:
+    """What `respond` puts after its own headers (Connection if needed, Date, the blank line); keep-alive or not.
+
+    For responses off the hot path (the market page's files); `respond` inlines the same.
+    """
+    if not request.keep_alive:
+        return _CLOSE + date_tail(), False
+    version = request.version
+    if version is HttpVersion11 or version >= HttpVersion11:
+        return date_tail(), True
+    return _KEEP_ALIVE_10 + date_tail(), True
+
+
 def respond_and_close(status: int) -> RawResponse:
     """`status` with an empty body, then close the connection."""
     return RawResponse(b"".join((_EMPTY_HEADS[status], _CLOSE, date_tail())), False)

@@ -9,6 +9,15 @@ Assets and markets come from `exchange.json` in the data directory, which
 starts as `SAMPLE_EXCHANGE` (BTC, ETH, USDT; BTCUSDT, ETHUSDT, ETHBTC); the
 engine reads it itself (`exchange_file`) and writes the assets and markets
 added live back to it.
+
+For the market page (accesshttp's `ui`, at /ui/): it is told accessws's URL,
+and its demo order panel is on when accessws's `auth_url` is the launcher's
+own demo endpoint (demo_auth.py).  Depth can also be merged at 1, 10 and
+100 (beside the original's sample intervals, which stop at 0.1: too fine to
+group a book priced in tens of thousands).  marketprice opens a new candle
+at its first trade (`kline_open: "first_trade"`), not at the previous price,
+which is 0 for a market that never traded: on a fresh exchange the first
+candles and the 24 h change would otherwise start from 0.
 """
 
 from __future__ import annotations
@@ -45,7 +54,9 @@ SAMPLE_EXCHANGE: JsonObject = {
 DEFAULT_AUTH_URL = "http://127.0.0.1:8000/internal/exchange/user/auth"
 DEFAULT_SIGN_URL = "http://127.0.0.1:8000/internal/exchange/user/sign"
 DEPTH_LIMIT = [1, 5, 10, 20, 30, 50, 100]
-DEPTH_MERGE = ["0", "0.00000001", "0.0000001", "0.000001", "0.00001", "0.0001", "0.001", "0.01", "0.1"]
+DEPTH_MERGE = ["0", "0.00000001", "0.0000001", "0.000001", "0.00001", "0.0001", "0.001", "0.01", "0.1",
+               "1", "10", "100"]
+UI_DEPTH_LIMIT = 50
 BACKEND_PACKAGE_SIZE = 2_000_000
 
 
@@ -57,6 +68,7 @@ class Infrastructure:
     redis_port: int
     auth_url: str = DEFAULT_AUTH_URL
     sign_url: str = DEFAULT_SIGN_URL
+    demo: bool = False  # auth_url is the launcher's demo endpoint: the market page's demo panel is on
 
     @property
     def brokers(self) -> str:
@@ -132,6 +144,7 @@ def accesshttp_config(data: DataDir, ports: Ports, infra: Infrastructure, exchan
         "matchengine": _client("matchengine", ports["matchengine"]),
         "marketprice": _client("marketprice", ports["marketprice"]),
         "readhistory": _client("readhistory", ports["readhistory"]),
+        "ui": {"ws_url": ports.ws_url, "demo": infra.demo, "depth_limit": UI_DEPTH_LIMIT, "depth_merge": DEPTH_MERGE},
     }
 
 
@@ -143,6 +156,7 @@ def marketprice_config(data: DataDir, ports: Ports, infra: Infrastructure, excha
         "deals": {"brokers": infra.brokers, "topic": "deals", "partition": 0},
         "redis": {"host": LOOPBACK, "port": infra.redis_port},
         "accesshttp": ports.http_url,
+        "kline_open": "first_trade",
     }
 
 

@@ -1,5 +1,7 @@
 """`python -m deploy.launcher demo`: one trade on the running local exchange, shown through both APIs.
 
+(`demo --trade` keeps trading instead, for the market page: trader.py.)
+
 It funds a seller (user 1, BTC) and a buyer (user 2, USDT), subscribes a
 websocket to BTCUSDT depth and deals, puts a limit ask that rests and a
 limit bid that takes part of it, then prints what the HTTP API answers —
@@ -167,11 +169,13 @@ def launcher_running(data: DataDir) -> bool:
     return False
 
 
-def demo(data: DataDir) -> int:
+def demo(data: DataDir, *, trade: bool = False, rate: float = 5.0, markets: list[str] | None = None) -> int:
     if not launcher_running(data) or not data.state_file.exists():
         print(f"no exchange is running on {data.root}: start it first (./run.sh, or python -m deploy.launcher)")
         return 1
     state = orjson.loads(data.state_file.read_bytes())
+    if trade:
+        return keep_trading(state, rate, markets or [])
     print(f"exchange: {state['http']} and {state['ws']}")
     try:
         asyncio.run(run_demo(state["http"], state["ws"]))
@@ -179,4 +183,20 @@ def demo(data: DataDir) -> int:
         print(f"demo failed: {exc!r}")
         return 1
     print("done.")
+    return 0
+
+
+def keep_trading(state: dict[str, Any], rate: float, markets: list[str]) -> int:
+    from .trader import TradeStopped, run_trading
+
+    ui_url = state.get("ui", f"{state['http']}ui/")
+    try:
+        tally = asyncio.run(run_trading(state["http"], ui_url, markets, rate, None))
+    except KeyboardInterrupt:
+        print("\nstopped.")
+        return 0
+    except (TradeStopped, OSError, aiohttp.ClientError) as exc:
+        print(f"trading stopped: {exc}")
+        return 1
+    print(f"done: {tally.orders} orders, {tally.cancels} cancels")
     return 0

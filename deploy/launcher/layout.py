@@ -62,6 +62,10 @@ class Ports:
         return f"http://{LOOPBACK}:{self['http']}/"
 
     @property
+    def ui_url(self) -> str:
+        return f"{self.http_url}ui/"
+
+    @property
     def ws_url(self) -> str:
         return f"ws://{LOOPBACK}:{self['ws']}/"
 

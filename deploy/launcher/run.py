@@ -5,7 +5,7 @@ Start-up, each step waiting for the previous one to be up: the Kafka broker
 daemons in dependency order — alertcenter (the alert path first), matchengine
 (restores its state from slice + operation log), readhistory, accesshttp,
 marketprice (asks accesshttp for the market list), accessws.  Then it prints
-the HTTP and websocket URLs and watches: a daemon killed by a signal is
+the market page's, HTTP and websocket URLs and watches: a daemon killed by a signal is
 started again after one second, as the original's watchdog does; one that
 exits on its own stops the whole exchange (something is wrong with it).
 
@@ -13,6 +13,10 @@ SIGINT (Ctrl-C), SIGTERM, SIGQUIT and SIGHUP stop everything in reverse
 order: the gateways, marketprice (last flush to Redis), readhistory, the
 matchengine (commits its log, drains history and Kafka), alertcenter, then
 Redis (writes its files) and the broker.
+
+Unless it is given another `auth_url`, the launcher serves accessws's auth
+endpoint itself: the demo endpoint (demo_auth.py) where the token
+``demo:<user id>`` names the user, and the market page's demo panel is on.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from common.config import ConfigError
 
 from . import configs as cfg
 from .children import Child, Interrupted, StartFailed
+from .demo_auth import DemoAuthServer
 from .infra import broker_child, create_databases, create_topics, redis_child, wait_redis
 from .layout import PORT_ROLES, DataDir, Ports, busy_ports, free_port
 
@@ -54,12 +59,13 @@ def daemon_env(data: DataDir) -> dict[str, str]:
 
 
 class Launcher:
-    def __init__(self, data: DataDir, ports: Ports, *, auth_url: str = cfg.DEFAULT_AUTH_URL,
+    def __init__(self, data: DataDir, ports: Ports, *, auth_url: str | None = None,
                  sign_url: str = cfg.DEFAULT_SIGN_URL) -> None:
         self.data = data
         self.ports = ports
-        self.auth_url = auth_url
+        self.auth_url = auth_url  # None: the launcher's demo auth endpoint
         self.sign_url = sign_url
+        self.demo_auth: DemoAuthServer | None = None
         self.children: list[Child] = []
         self.stop_requested = False
         self.infra = cfg.Infrastructure(0, 0)
@@ -103,7 +109,11 @@ class Launcher:
         redis_port = free_port()
         while redis_port == broker_port:
             redis_port = free_port()
-        infra = cfg.Infrastructure(broker_port, redis_port, self.auth_url, self.sign_url)
+        auth_url = self.auth_url
+        if auth_url is None:
+            self.demo_auth = DemoAuthServer().start()
+            auth_url = self.demo_auth.url
+        infra = cfg.Infrastructure(broker_port, redis_port, auth_url, self.sign_url, demo=self.demo_auth is not None)
         try:
             configs = cfg.build_configs(self.data, self.ports, infra)
             for name, config in configs.items():
@@ -151,6 +161,8 @@ class Launcher:
             "data": str(self.data.root),
             "http": self.ports.http_url,
             "ws": self.ports.ws_url,
+            "ui": self.ports.ui_url,
+            "auth_url": self.infra.auth_url,
             "ports": dict(self.ports.items()),
             "kafka": self.infra.brokers,
             "redis_port": self.infra.redis_port,
@@ -205,6 +217,8 @@ class Launcher:
             self._start_daemons()
             self._write_state()
             say(f"\nthe exchange is running (logs in {self.data.log}):")
+            demo_panel = "  (with the demo order panel)" if self.infra.demo else ""
+            say(f"  Market page    {self.ports.ui_url}{demo_panel}")
             say(f"  HTTP JSON-RPC  {self.ports.http_url}")
             say(f"  WebSocket      {self.ports.ws_url}")
             say(f"Ctrl-C stops it; `{self._demo_command()}` shows a trade.\n")
@@ -216,5 +230,7 @@ class Launcher:
             code = 1
         finally:
             self._stop_all()
+            if self.demo_auth is not None:
+                self.demo_auth.stop()
         say("the exchange is stopped" if code == 0 else "the exchange stopped after a failure")
         return code
