@@ -100,7 +100,7 @@ def ui_config(sec: Section) -> UiConfig:
     ws_url = ui.str("ws_url", "")
     if ws_url and (not ws_url.startswith(WS_URL_FORMS) or ws_url.startswith("//")):
         raise ui.error("ws_url", f"'{ws_url}': a ws:// or wss:// URL, or a path starting with /")
-    merges = ui.str_list("depth_merge", list(DEFAULT_DEPTH_MERGE), non_empty=True)
+    merges: list[str] = ui.str_list("depth_merge", list(DEFAULT_DEPTH_MERGE), non_empty=True)
     for i, text in enumerate(merges):
         value = parse_decimal(text, 0)
         if value is None or value < 0:

@@ -46,8 +46,15 @@ const view = {
   marked: new Set(),
 };
 
-// ------------------------------------------------------------------ drawing, once per frame
+// ------------------------------------------------------------------ drawing, a little per frame
 
+// What changed is drawn at the next animation frame: the small parts at once, and of the parts that make the
+// browser lay out, paint or redraw a chart, one a frame, the others in the frames after it (16 ms apart).
+// A frame then stays a few milliseconds of work, short enough to run in one time slice of a busy CPU, where a
+// frame doing everything at once (book, trades and both charts after a burst of pushes) could be cut up and
+// stretched over 50 ms by other processes.
+const LIGHT_PARTS = ['ticker', 'legend', 'status'];
+const HEAVY_PARTS = ['book', 'trades', 'depth', 'candles', 'demo'];
 const dirty = new Set();
 let frame = 0;
 
@@ -58,15 +65,50 @@ function invalidate(part) {
 
 function draw() {
   frame = 0;
-  if (view.market !== null) {
-    if (dirty.has('book')) drawBook();
-    if (dirty.has('trades')) drawTrades();
-    if (dirty.has('ticker')) drawTicker();
-    if (dirty.has('legend')) drawLegend();
-    if (dirty.has('demo') && view.demo !== null) view.demo.render();
+  if (view.market === null) {
+    if (dirty.has('status')) drawStatus();
+    dirty.clear();
+    return;
   }
+  if (dirty.has('ticker')) drawTicker();
+  if (dirty.has('legend')) drawLegend();
   if (dirty.has('status')) drawStatus();
-  dirty.clear();
+  for (const part of LIGHT_PARTS) dirty.delete(part);
+  const part = HEAVY_PARTS.find((name) => dirty.has(name));
+  if (part !== undefined) {
+    dirty.delete(part);
+    drawHeavy(part);
+  }
+  if (dirty.size > 0 && frame === 0) frame = requestAnimationFrame(draw);
+}
+
+function drawHeavy(part) {
+  switch (part) {
+    case 'book':
+      drawBook();
+      invalidate('depth');
+      return;
+    case 'trades':
+      drawTrades();
+      return;
+    case 'depth':
+      depthChart.update(view.book.levels());
+      return;
+    case 'candles':
+      drawCandles();
+      return;
+    default:
+      if (view.demo !== null) view.demo.render();
+  }
+}
+
+// k-line rows pushed since the last frame, applied together (the chart redraws at its own next frame)
+let pendingCandles = [];
+
+function drawCandles() {
+  const rows = pendingCandles;
+  pendingCandles = [];
+  candleChart.updateRows(rows);
 }
 
 function mark(name) {
@@ -75,63 +117,97 @@ function mark(name) {
   performance.mark(name);
 }
 
-// Rows are made once; a redraw only changes the text that changed.
-class Row {
-  constructor(parent, cells, withBar) {
-    this.element = document.createElement('div');
-    this.element.className = 'row';
-    if (withBar) {
-      this.bar = document.createElement('b');
-      this.element.append(this.bar);
-    }
-    this.cells = [];
-    this.texts = [];
-    for (let i = 0; i < cells; i += 1) {
-      const span = document.createElement('span');
-      this.element.append(span);
-      this.cells.push(span);
-      this.texts.push('');
-    }
-    this.scale = -1;
-    this.tone = '';
+// The book's sides and the trade list are columns of text, one text block per column (lines of a fixed height),
+// not a row of elements per line: a redraw replaces a few text blocks instead of a hundred cells, which is what
+// the browser's style, layout and paint work grows with. The book's depth bars are one box per line.
+class Column {
+  constructor(parent, className) {
+    this.element = document.createElement('pre');
+    this.element.className = `col ${className}`;
+    this.text = '';
     parent.append(this.element);
   }
 
-  set(texts, tone, scale) {
-    for (let i = 0; i < texts.length; i += 1) {
-      if (this.texts[i] !== texts[i]) {
-        this.texts[i] = texts[i];
-        this.cells[i].textContent = texts[i];
-      }
-    }
-    if (tone !== this.tone) {
-      this.tone = tone;
-      this.element.dataset.tone = tone;
-    }
-    if (this.bar !== undefined && scale !== this.scale) {
-      this.scale = scale;
-      this.bar.style.transform = `scaleX(${scale})`;
+  set(lines) {
+    const text = lines.join('\n');
+    if (text !== this.text) {
+      this.text = text;
+      this.element.textContent = text;
     }
   }
 }
 
-const askRows = [];
-const bidRows = [];
-const tradeRows = [];
+class BookSide {
+  constructor(parent) {
+    const bars = document.createElement('div');
+    bars.className = 'bars';
+    this.bars = [];
+    this.widths = [];
+    for (let i = 0; i < BOOK_ROWS; i += 1) {
+      const bar = document.createElement('i');
+      bars.append(bar);
+      this.bars.push(bar);
+      this.widths.push('');
+    }
+    parent.append(bars);
+    this.price = new Column(parent, 'price');
+    this.amount = new Column(parent, 'amount');
+    this.total = new Column(parent, 'total');
+    this.prices = [];
+    // a click on a line offers its price to the demo panel
+    parent.addEventListener('click', (event) => {
+      const line = Math.floor((event.clientY - parent.getBoundingClientRect().top) / LINE_HEIGHT);
+      if (view.demo !== null && this.prices[line]) view.demo.suggestPrice(this.prices[line]);
+    });
+  }
+
+  // `lines`: [price, amount, total, share 0..1] or undefined, top to bottom
+  set(lines) {
+    this.prices = lines.map((line) => (line ? line[0] : ''));
+    this.price.set(this.prices);
+    this.amount.set(lines.map((line) => (line ? line[1] : '')));
+    this.total.set(lines.map((line) => (line ? line[2] : '')));
+    for (let i = 0; i < BOOK_ROWS; i += 1) {
+      const width = lines[i] ? `${(lines[i][3] * 100).toFixed(1)}%` : '0%';
+      if (width !== this.widths[i]) {
+        this.widths[i] = width;
+        this.bars[i].style.width = width;
+      }
+    }
+  }
+}
+
+// Trades: the price of a buy and of a sell are in two text blocks laid over each other, each blank on the
+// other's lines, so each keeps its colour.
+class TradeList {
+  constructor(parent) {
+    this.time = new Column(parent, 'time');
+    this.buy = new Column(parent, 'price buy');
+    this.sell = new Column(parent, 'price sell');
+    this.amount = new Column(parent, 'amount');
+  }
+
+  set(deals, market) {
+    const lines = deals.slice(0, TRADE_ROWS);
+    this.time.set(lines.map((deal) => clock(deal.time)));
+    const prices = lines.map((deal) => fixed(deal.price, market.money_prec));
+    this.buy.set(prices.map((price, i) => (lines[i].type === 'buy' ? price : '')));
+    this.sell.set(prices.map((price, i) => (lines[i].type === 'sell' ? price : '')));
+    this.amount.set(lines.map((deal) => fixed(deal.amount, market.stock_prec)));
+  }
+}
+
+const LINE_HEIGHT = 19; // px, as style.css's .col
+let askSide = null;
+let bidSide = null;
+let tradeList = null;
 let candleChart = null;
 let depthChart = null;
 
-function buildRows() {
-  for (let i = 0; i < BOOK_ROWS; i += 1) askRows.push(new Row($('asks'), 3, true));
-  for (let i = 0; i < BOOK_ROWS; i += 1) bidRows.push(new Row($('bids'), 3, true));
-  for (let i = 0; i < TRADE_ROWS; i += 1) tradeRows.push(new Row($('trades'), 3, false));
-  for (const rows of [askRows, bidRows]) {
-    for (const row of rows) {
-      row.element.addEventListener('click', () => {
-        if (view.demo !== null && row.texts[0]) view.demo.suggestPrice(row.texts[0]);
-      });
-    }
-  }
+function buildLists() {
+  askSide = new BookSide($('asks'));
+  bidSide = new BookSide($('bids'));
+  tradeList = new TradeList($('trades'));
 }
 
 function priceDecimals() {
@@ -149,12 +225,15 @@ function drawBook() {
   const shownBid = bidTotals[Math.min(bids.length, BOOK_ROWS) - 1] || 0n;
   const widest = Number(shownAsk > shownBid ? shownAsk : shownBid) || 1;
   const decimals = priceDecimals();
-  // asks: the best at the bottom, next to the spread
-  for (let i = 0; i < BOOK_ROWS; i += 1) {
-    const level = BOOK_ROWS - 1 - i;
-    drawLevel(askRows[i], asks[level], askTotals[level], decimals, scale, widest);
-  }
-  for (let i = 0; i < BOOK_ROWS; i += 1) drawLevel(bidRows[i], bids[i], bidTotals[i], decimals, scale, widest);
+  const line = (level, total) => (level === undefined ? undefined
+    : [fixed(level[0], decimals), fixed(level[1], scale), format(total, scale, scale),
+      Math.min(1, Number(total) / widest)]);
+  const askLines = [];
+  for (let i = BOOK_ROWS - 1; i >= 0; i -= 1) askLines.push(line(asks[i], askTotals[i])); // the best at the bottom
+  const bidLines = [];
+  for (let i = 0; i < BOOK_ROWS; i += 1) bidLines.push(line(bids[i], bidTotals[i]));
+  askSide.set(askLines);
+  bidSide.set(bidLines);
   const last = view.ticker === null ? '' : fixed(view.ticker.last, market.money_prec);
   let spread = '';
   if (asks.length && bids.length) {
@@ -164,32 +243,12 @@ function drawBook() {
   const spreadRow = $('spread');
   spreadRow.textContent = [last, spread].filter(Boolean).join('  ·  ') || '–';
   spreadRow.dataset.tone = view.lastSide;
-  depthChart.update({asks, bids});
   mark('ui:first-book');
   if (view.book.live) mark('ui:live-book');
 }
 
-function drawLevel(row, level, total, decimals, scale, widest) {
-  if (level === undefined) {
-    row.set(['', '', ''], '', 0);
-    return;
-  }
-  const share = Math.min(1, Number(total) / widest);
-  row.set([fixed(level[0], decimals), fixed(level[1], scale), format(total, scale, scale)], '',
-    Math.round(share * 1000) / 1000);
-}
-
 function drawTrades() {
-  const market = view.market;
-  for (let i = 0; i < TRADE_ROWS; i += 1) {
-    const deal = view.trades[i];
-    if (deal === undefined) {
-      tradeRows[i].set(['', '', ''], '', 0);
-      continue;
-    }
-    tradeRows[i].set([clock(deal.time), fixed(deal.price, market.money_prec), fixed(deal.amount, market.stock_prec)],
-      deal.type, 0);
-  }
+  tradeList.set(view.trades, view.market);
 }
 
 function clock(seconds) {
@@ -421,7 +480,10 @@ function onPush(method, params) {
       if (params[0] === market.name) addTrades(params[1]);
       return;
     case 'kline.update':
-      if (view.subscribed.kline && params.length && params[0][7] === market.name) candleChart.updateRows(params);
+      if (view.subscribed.kline && params.length && params[0][7] === market.name) {
+        pendingCandles.push(...params);
+        invalidate('candles');
+      }
       return;
     case 'state.update':
       if (params[0] === market.name) {
@@ -501,6 +563,7 @@ function chooseMarket(name) {
   candleChart.setPrecision(market.money_prec);
   depthChart.setPrecision(market.money_prec);
   candleChart.clear();
+  pendingCandles = [];
   for (const part of ['book', 'trades', 'ticker', 'status', 'demo']) invalidate(part);
   loadBook();
   loadTrades();
@@ -535,6 +598,7 @@ function chooseInterval(interval) {
   }
   if (view.market === null) return;
   candleChart.clear();
+  pendingCandles = [];
   loadCandles();
   subscribe('kline', 'kline.subscribe', [view.market.name, interval]).catch(() => {});
 }
@@ -548,7 +612,7 @@ async function loadConfig() {
 }
 
 async function start() {
-  buildRows();
+  buildLists();
   candleChart = new CandleChart($('candles'));
   candleChart.onLegend = () => invalidate('legend');
   depthChart = new DepthChart($('depth'));

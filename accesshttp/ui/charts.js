@@ -68,10 +68,13 @@ export class CandleChart {
     this.candles.applyOptions({priceFormat: priceFormat(priceDecimals)});
   }
 
-  // All candles at once (a `market.kline` answer: oldest first).
+  // All candles at once (a `market.kline` answer: oldest first); candles pushed meanwhile that are newer
+  // than the answer's are kept.
   setRows(rows) {
     const candles = [];
     const volumes = [];
+    const newest = rows.length ? rows[rows.length - 1][0] + LOCAL_SHIFT : -Infinity;
+    const pushed = [...this.rows.entries()].filter(([time]) => time > newest).map(([, row]) => row);
     this.rows.clear();
     this.hovered = null;
     for (const row of rows) {
@@ -83,6 +86,7 @@ export class CandleChart {
     this.candles.setData(candles);
     this.volume.setData(volumes);
     this.lastTime = candles.length ? candles[candles.length - 1].time : -Infinity;
+    if (pushed.length) this.updateRows(pushed);
     this.onLegend();
   }
 
@@ -100,6 +104,7 @@ export class CandleChart {
   }
 
   clear() {
+    this.rows.clear();
     this.setRows([]);
   }
 }
@@ -133,6 +138,7 @@ export class DepthChart {
       priceLineVisible: false});
     this.bids = this.chart.addSeries(lib.AreaSeries, area(COLORS.up, 'rgba(14, 203, 129, 0.28)'));
     this.asks = this.chart.addSeries(lib.AreaSeries, area(COLORS.down, 'rgba(246, 70, 93, 0.28)'));
+    this.fitted = false;
   }
 
   setPrecision(priceDecimals) {
@@ -146,6 +152,7 @@ export class DepthChart {
     if (!bids.length && !asks.length) {
       this.bids.setData([]);
       this.asks.setData([]);
+      this.fitted = false;
       return;
     }
     const bestBid = bids.length ? bids[0][0] : asks[0][0];
@@ -178,6 +185,9 @@ export class DepthChart {
     }
     this.bids.setData(bidPoints);
     this.asks.setData(askPoints);
-    this.chart.timeScale().fitContent();
+    if (!this.fitted) { // always DEPTH_STEPS + 1 points: once fitted, they stay so
+      this.chart.timeScale().fitContent();
+      this.fitted = true;
+    }
   }
 }

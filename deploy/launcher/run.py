@@ -221,7 +221,8 @@ class Launcher:
             say(f"  Market page    {self.ports.ui_url}{demo_panel}")
             say(f"  HTTP JSON-RPC  {self.ports.http_url}")
             say(f"  WebSocket      {self.ports.ws_url}")
-            say(f"Ctrl-C stops it; `{self._demo_command()}` shows a trade.\n")
+            say(f"Ctrl-C stops it; `{self._demo_command()}` shows a trade, "
+                f"`{self._demo_command()} --trade` keeps trading for the page.\n")
             code = self._supervise()
         except Interrupted:
             code = 0

@@ -73,10 +73,11 @@ def free_port_offset() -> int:
 
 
 class LocalExchange:
-    """The launcher as a real process on `workdir`/data."""
+    """The launcher as a real process on `workdir`/data; it and its trader run at `niceness`."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, niceness: int = 0) -> None:
         self.workdir = workdir
+        self.niceness = niceness
         self.data = workdir / "data"
         self.offset = free_port_offset()
         self.ports = Ports(self.offset)
@@ -99,13 +100,24 @@ class LocalExchange:
     def start(self) -> LocalExchange:
         with open(self.output, "ab") as out:
             self.proc = subprocess.Popen(self.command("run"), stdout=out, stderr=subprocess.STDOUT, env=self.env,
-                                         start_new_session=True)
+                                         start_new_session=True, preexec_fn=self._lower_priority)
         deadline = time.monotonic() + START_TIMEOUT
         while not (self.data / "run" / "launcher.json").exists():
             assert self.proc.poll() is None, self.text()
             assert time.monotonic() < deadline, f"not up after {START_TIMEOUT} s:\n{self.text()}"
             time.sleep(0.1)
         return self
+
+    def _lower_priority(self) -> None:
+        """In the child, before exec: the daemons it starts inherit it.
+
+        With the kernel's session autogroups (sched_autogroup_enabled), a nice value only ranks the threads
+        of one session against each other, and sessions share the CPU as equals; the child's new session is
+        given the same niceness, so that it yields to the browser's session as a whole.
+        """
+        os.nice(self.niceness)
+        with contextlib.suppress(OSError):
+            Path("/proc/self/autogroup").write_text(f"{self.niceness}\n")
 
     def state(self) -> dict[str, Any]:
         return orjson.loads((self.data / "run" / "launcher.json").read_bytes())
@@ -147,7 +159,8 @@ class LocalExchange:
         """`demo --trade` on one market, until stopped."""
         out = open(self.workdir / f"trader-{market}.out", "ab")  # noqa: SIM115 (closed with the process)
         proc = subprocess.Popen(self.command("demo", "--trade", "--rate", str(rate), "--market", market),
-                                stdout=out, stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
+                                stdout=out, stderr=subprocess.STDOUT, env=self.env, start_new_session=True,
+                                preexec_fn=self._lower_priority)
         out.close()
         self.traders.append(proc)
         return proc

@@ -9,6 +9,16 @@ orders through server.auth and the private subscriptions; killing accessws
 is shown and healed by the page itself; while 200 deals a second flow, no
 main-thread task of the page takes over 50 ms (the browser's Long Tasks API).
 The screenshot of that busy page is kept: test-artifacts/market-page.png.
+
+The exchange and its trader run at a lower priority (nice 5, for their
+session too), as if on other machines: the 200 deals a second keep most of
+this 2-core box busy, and a browser that must wait for a core sees its tasks
+take longer than the work in them.  Traces of the page under that load
+(Chromium's own, CPU time per main-thread task): at most 7.8 ms, 99 % under
+5.5 ms, of which about 1 ms is the page's scripts; before the page drew its
+lists as text columns and one heavy part a frame, 17 ms, which other
+programs on the box stretched to 170 ms of wall time.  The bound checks the
+page's own work; the browser's priority is left as it is.
 """
 
 from __future__ import annotations
@@ -39,14 +49,20 @@ LONG_TASK_LIMIT_MS = 50
 LOAD_RATE = 200  # deals a second
 LOAD_SECONDS = 6.0
 WAIT = 20.0
+EXCHANGE_NICENESS = 5
 
 pytestmark = pytest.mark.timeout(300)
 
-# what the page shows, read from the DOM
-READ_BOOK = """side => [...document.querySelectorAll(`#${side} .row`)]
-    .map(row => [...row.querySelectorAll('span')].map(cell => cell.textContent)).filter(cells => cells[0])"""
-READ_TRADES = """() => [...document.querySelectorAll('#trades .row')]
-    .map(row => [...row.querySelectorAll('span')].map(cell => cell.textContent)).filter(cells => cells[0])"""
+# what the page shows, read from the DOM: lines of columns of text
+READ_BOOK = """side => {
+    const columns = [...document.querySelectorAll(`#${side} pre`)].map(pre => pre.textContent.split('\\n'));
+    return columns[0].map((price, i) => [price, columns[1][i], columns[2][i]]).filter(line => line[0]);
+}"""
+READ_TRADES = """() => {
+    const column = name => document.querySelector(`#trades pre.${name}`).textContent.split('\\n');
+    const [time, buy, sell, amount] = ['time', 'buy', 'sell', 'amount'].map(column);
+    return time.map((t, i) => [t, buy[i] || sell[i], amount[i], buy[i] ? 'buy' : 'sell']).filter(line => line[0]);
+}"""
 READ_LEGEND = """() => Object.fromEntries([...document.querySelectorAll('#legend b')]
     .map(b => [b.previousSibling ? b.previousSibling.textContent.trim() : '', b.textContent]))"""
 READ_TICKER = """() => Object.fromEntries([...document.querySelectorAll('#ticker dd')].map(dd => [dd.id, dd.textContent]))"""
@@ -61,7 +77,7 @@ new PerformanceObserver(list => {
 @pytest.fixture(scope="module")
 def exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalExchange]:
     require_browser()
-    local = LocalExchange(tmp_path_factory.mktemp("market_page")).start()
+    local = LocalExchange(tmp_path_factory.mktemp("market_page"), niceness=EXCHANGE_NICENESS).start()
     try:
         yield local
     finally:
@@ -274,9 +290,9 @@ def test_smooth_while_200_deals_a_second_flow(exchange: LocalExchange, browser: 
     rate = (end_id - start_id) / (ended - started)
     longest = max((duration for _, duration in tasks), default=0.0)
     print(f"{rate:.0f} deals/s for {ended - started:.1f} s; long tasks (start ms, duration ms): {tasks}")
-    assert rate >= LOAD_RATE * 0.75, f"only {rate:.0f} deals/s flowed: the exchange could not keep up"
     assert longest < LONG_TASK_LIMIT_MS, f"a main-thread task took {longest:.0f} ms: {tasks}"
-    assert shown and all(Decimal(price) in newest for _, price, _ in shown), (shown, newest)  # it kept up
+    assert rate >= LOAD_RATE * 0.75, f"only {rate:.0f} deals/s flowed: the exchange could not keep up"
+    assert shown and all(Decimal(price) in newest for _, price, _, _ in shown), (shown, newest)  # it kept up
 
 
 def test_the_page_says_when_accessws_or_a_backend_is_away_and_heals(exchange: LocalExchange, page: Page) -> None:

@@ -112,8 +112,9 @@ def test_paths_of_the_page() -> None:
     assert not owns("/") and not owns("/uix") and not owns("/openrpc.json") and not owns("/x/ui/")
 
 
-def answer(page: MarketPage, path: str, version: HttpVersion = HttpVersion11, **headers: str) -> bytes:
-    response = page.respond(make_mocked_request("GET", path, headers=headers, version=version))
+def answer(page: MarketPage, path: str, headers: dict[str, str] | None = None,
+           version: HttpVersion = HttpVersion11) -> bytes:
+    response = page.respond(make_mocked_request("GET", path, headers=headers or {}, version=version))
     return response._data  # the whole response as it is written
 
 
@@ -127,8 +128,8 @@ def test_answers() -> None:
     assert answer(page, "/ui/index.html").partition(b"\r\n\r\n")[2] == body
 
     etag = re.search(rb"\r\nETag: (\S+)", head)[1].decode()  # type: ignore[index]
-    assert answer(page, "/ui/", **{"If-None-Match": etag}).startswith(b"HTTP/1.1 304 Not Modified\r\n")
-    packed = answer(page, "/ui/app.js", **{"Accept-Encoding": "gzip"})
+    assert answer(page, "/ui/", {"If-None-Match": etag}).startswith(b"HTTP/1.1 304 Not Modified\r\n")
+    packed = answer(page, "/ui/app.js", {"Accept-Encoding": "gzip"})
     head, _, body = packed.partition(b"\r\n\r\n")
     assert b"\r\nContent-Encoding: gzip\r\n" in head
     assert gzip.decompress(body) == (UI_DIR / "app.js").read_bytes()
@@ -136,4 +137,4 @@ def test_answers() -> None:
     assert answer(page, "/ui/nothing.js").startswith(b"HTTP/1.1 404 Not Found\r\n")
     assert answer(page, "/ui/../gateway.py").startswith(b"HTTP/1.1 404 Not Found\r\n")
     assert answer(page, "/ui/vendor").startswith(b"HTTP/1.1 404 Not Found\r\n")
-    assert b"\r\nConnection: close" in answer(page, "/ui/", HttpVersion10)
+    assert b"\r\nConnection: close" in answer(page, "/ui/", version=HttpVersion10)
