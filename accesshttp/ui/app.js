@@ -1,7 +1,7 @@
 // The market page: one market's order book, trades, candles and 24 h ticker, kept live by accessws's depth,
 // deals, kline and state subscriptions. HTTP calls (market.list, and one snapshot of each part when a market,
 // an interval or a connection starts) go to accesshttp, relative to this page; between them nothing polls.
-// Every change is drawn once per animation frame, into rows made once, so a busy market costs little.
+// Changes are drawn at animation frames, a little per frame (see `draw`), so a busy market costs little.
 
 import {Book, cumulative} from './book.js';
 import {CandleChart, DepthChart} from './charts.js';
@@ -243,7 +243,7 @@ function drawBook() {
   const spreadRow = $('spread');
   spreadRow.textContent = [last, spread].filter(Boolean).join('  ·  ') || '–';
   spreadRow.dataset.tone = view.lastSide;
-  mark('ui:first-book');
+  if (view.book.loaded) mark('ui:first-book');
   if (view.book.live) mark('ui:live-book');
 }
 
@@ -307,10 +307,8 @@ function drawStatus() {
   let text;
   if (state === 'live') text = 'live';
   else if (state === 'off') text = 'no live feed';
-  else if (state === 'closed') {
-    const seconds = Math.max(0, Math.ceil((view.socket.retryAt - Date.now()) / 1000));
-    text = seconds > 0 ? `reconnecting in ${seconds} s` : 'reconnecting…';
-  } else text = 'connecting…';
+  else if (state === 'closed') text = 'reconnecting…';
+  else text = 'connecting…';
   status.dataset.state = state;
   status.querySelector('span').textContent = text;
   const messages = [];
@@ -515,10 +513,7 @@ function onSocketState(state, detail) {
 // to say when one of them is away. Not a data poll: the data only comes from the subscriptions.
 function heartbeat() {
   const ws = socket();
-  if (ws === null || view.market === null) {
-    if (view.ws.state === 'closed') invalidate('status'); // the countdown
-    return;
-  }
+  if (ws === null || view.market === null) return;
   ws.call('server.ping', []).catch((error) => {
     if (error instanceof ApiError && error.code === -2) ws.restart('no answer to server.ping');
   });
@@ -569,8 +564,8 @@ function chooseMarket(name) {
   loadTrades();
   loadCandles();
   loadTicker();
-  if (socket() !== null) subscribeAll(false);
   if (view.demo !== null) view.demo.setMarket(market);
+  if (socket() !== null) subscribeAll(false); // and the demo panel's, after it
 }
 
 // Merge intervals coarser than the price precision are offered; "0" is one level per price.

@@ -11,6 +11,7 @@ export class Book {
     this.limit = limit;
     this.asks = new Map(); // level key -> [price, amount], as sent
     this.bids = new Map();
+    this.loaded = false; // a snapshot came, from either API
     this.live = false; // a clean snapshot came through the websocket: diffs may be applied
     this.version = 0;
     this._sorted = {asks: [], bids: []};
@@ -20,6 +21,7 @@ export class Book {
   reset(data, live) {
     this.asks = levelMap(data.asks);
     this.bids = levelMap(data.bids);
+    this.loaded = true;
     this.live = this.live || live;
     this._changed();
   }

@@ -53,13 +53,13 @@ export class DemoPanel {
     });
   }
 
-  // A new market was chosen: its orders and its two assets from now on.
+  // A new market was chosen: its orders and its two assets from now on (the page subscribes again next, and
+  // calls `resubscribe`).
   setMarket(market) {
     this.orders.clear();
     this.finished.clear();
     this.balances.clear();
     if (!this.el.amount.value) this.el.amount.value = market.min_amount;
-    this.resubscribe();
     this.env.invalidate('demo');
   }
 

@@ -68,7 +68,6 @@ export class Socket {
     this.nextId = 1;
     this.pending = new Map();
     this.failures = 0;
-    this.retryAt = 0;
     this._timer = 0;
   }
 
@@ -144,7 +143,6 @@ export class Socket {
     this.pending.clear();
     const delay = RECONNECT_DELAYS[Math.min(this.failures, RECONNECT_DELAYS.length - 1)];
     this.failures += 1;
-    this.retryAt = Date.now() + delay;
     this.onState('closed', reason);
     this._timer = setTimeout(() => this.connect(), delay);
   }

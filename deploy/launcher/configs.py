@@ -17,11 +17,11 @@ own demo endpoint (demo_auth.py).  Depth can also be merged at 1, 10 and
 group a book priced in tens of thousands).  marketprice opens a new candle
 at its first trade (`kline_open: "first_trade"`), not at the previous price,
 which is 0 for a market that never traded: on a fresh exchange the first
-candles and the 24 h change would otherwise start from 0.  Its RPC cache
-keeps an answer 0.1 s (`cache_timeout`; the sample's 0.45 s lets many
-accessws workers share one answer per poll, but with one worker polling every
-0.5 s it mostly hands a poll the previous poll's answer: the page's ticker and
-candles would then lag trades by up to a second).
+candles and the 24 h change would otherwise start from 0.  marketprice and
+matchengine keep a cached answer 0.1 s (`cache_timeout`; the samples' 0.45 s
+lets many accessws workers share one answer per poll, but with one worker
+polling every 0.5 s a poll that comes a little early gets the previous poll's
+answer: what the page shows would then lag trades by up to a second).
 """
 
 from __future__ import annotations
@@ -125,6 +125,7 @@ def matchengine_config(data: DataDir, ports: Ports, infra: Infrastructure, excha
         "brokers": infra.brokers,
         "slice_interval": 3600,
         "slice_keeptime": 259200,
+        "cache_timeout": 0.1,
     }
 
 
