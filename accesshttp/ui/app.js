@@ -555,15 +555,15 @@ function chooseMarket(name) {
   $('h-tprice').textContent = `Price (${market.money})`;
   $('h-tamount').textContent = `Amount (${market.stock})`;
   fillMerges();
+  loadBook();
+  loadTrades();
+  loadCandles();
+  loadTicker();
   candleChart.setPrecision(market.money_prec);
   depthChart.setPrecision(market.money_prec);
   candleChart.clear();
   pendingCandles = [];
   for (const part of ['book', 'trades', 'ticker', 'status', 'demo']) invalidate(part);
-  loadBook();
-  loadTrades();
-  loadCandles();
-  loadTicker();
   if (view.demo !== null) view.demo.setMarket(market);
   if (socket() !== null) subscribeAll(false); // and the demo panel's, after it
 }
@@ -601,12 +601,17 @@ function chooseInterval(interval) {
 // ------------------------------------------------------------------ start
 
 async function loadConfig() {
-  const response = await fetch('config.json', {cache: 'no-store'});
+  const response = await fetch('config.json'); // preloaded by index.html; revalidated (Cache-Control: no-cache)
   if (!response.ok) throw new Error(`config.json: HTTP ${response.status}`);
   return response.json();
 }
 
 async function start() {
+  // the two requests first: the charts are built while they are out
+  const configured = loadConfig();
+  const listed = untilLoaded('markets', async () => {
+    view.markets = await api.call('market.list', []);
+  });
   buildLists();
   candleChart = new CandleChart($('candles'));
   candleChart.onLegend = () => invalidate('legend');
@@ -623,10 +628,6 @@ async function start() {
     if (view.market !== null && name && name !== view.market.name) chooseMarket(name);
   });
 
-  const configured = loadConfig();
-  const listed = untilLoaded('markets', async () => {
-    view.markets = await api.call('market.list', []);
-  });
   view.config = await configured;
   if (view.config.demo) {
     for (const badge of document.querySelectorAll('.demo-badge')) badge.hidden = false;

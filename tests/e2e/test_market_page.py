@@ -203,6 +203,13 @@ def test_first_paint_then_orders_and_a_trade_show_within_a_second(exchange: Loca
         return t['t-last'] === '1234.56' && t['t-volume'] === '0.2 ETH'; }}""")
     assert page.read(READ_BOOK, "bids") == []
     assert page.read("() => document.getElementById('banner').hidden")
+
+    # the choices: hour candles, and the book merged at 1 (asks are rounded up to the interval)
+    page.tab.click("#intervals button[data-interval='3600']")
+    page.until(f"""() => {{ const c = ({READ_LEGEND})();
+        return Number(document.getElementById('legend').dataset.time) % 3600 === 0 && c.V === '0.2 ETH'; }}""")
+    page.tab.select_option("#merge", "1")
+    page.until(f"() => JSON.stringify(({READ_BOOK})('asks')) === JSON.stringify([['1235', '0.30000000', '0.30000000']])")
     assert page.errors == []
 
 
