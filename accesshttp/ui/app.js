@@ -234,7 +234,7 @@ function drawBook() {
   for (let i = 0; i < BOOK_ROWS; i += 1) bidLines.push(line(bids[i], bidTotals[i]));
   askSide.set(askLines);
   bidSide.set(bidLines);
-  const last = view.ticker === null ? '' : fixed(view.ticker.last, market.money_prec);
+  const last = view.ticker === null ? '' : price(view.ticker.last, market);
   let spread = '';
   if (asks.length && bids.length) {
     const gap = scaled(asks[0][0], market.money_prec) - scaled(bids[0][0], market.money_prec);
@@ -256,6 +256,11 @@ function clock(seconds) {
   return [time.getHours(), time.getMinutes(), time.getSeconds()].map((n) => String(n).padStart(2, '0')).join(':');
 }
 
+// A price of the ticker: "" for 0, what a market that never traded has.
+function price(text, market) {
+  return isZero(text) ? '' : fixed(text, market.money_prec);
+}
+
 function drawTicker() {
   const market = view.market;
   const ticker = view.ticker;
@@ -270,10 +275,11 @@ function drawTicker() {
   }
   const open = Number(ticker.open);
   const change = open > 0 ? ((Number(ticker.last) - open) / open) * 100 : 0;
-  set('t-last', fixed(ticker.last, market.money_prec), view.lastSide);
-  set('t-change', `${change >= 0 ? '+' : ''}${change.toFixed(2)} %`, change > 0 ? 'buy' : change < 0 ? 'sell' : '');
-  set('t-high', fixed(ticker.high, market.money_prec));
-  set('t-low', fixed(ticker.low, market.money_prec));
+  set('t-last', price(ticker.last, market) || '–', view.lastSide);
+  set('t-change', open > 0 ? `${change >= 0 ? '+' : ''}${change.toFixed(2)} %` : '–',
+    change > 0 ? 'buy' : change < 0 ? 'sell' : '');
+  set('t-high', price(ticker.high, market) || '–');
+  set('t-low', price(ticker.low, market) || '–');
   set('t-volume', `${ticker.volume} ${market.stock}`);
   set('t-deal', `${ticker.deal} ${market.money}`);
 }

@@ -160,7 +160,8 @@ export class DepthChart {
     const middle = (bestBid + bestAsk) / 2;
     const lowest = bids.length ? bids[bids.length - 1][0] : middle;
     const highest = asks.length ? asks[asks.length - 1][0] : middle;
-    const half = Math.max(middle - lowest, highest - middle, Math.abs(middle) * 0.001, 1e-8) * 1.02;
+    // a fifth more than the furthest level on each side, so that a lone level shows as a step, not a point
+    const half = Math.max(middle - lowest, highest - middle, Math.abs(middle) * 0.001, 1e-8) * 1.2;
     const step = (2 * half) / DEPTH_STEPS;
     const bidPoints = [];
     const askPoints = [];

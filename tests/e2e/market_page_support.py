@@ -109,7 +109,7 @@ class LocalExchange:
         return self
 
     def _lower_priority(self) -> None:
-        """In the child, before exec: the daemons it starts inherit it.
+        """In the child, before exec (the daemons it starts inherit the nice value, not the session's).
 
         With the kernel's session autogroups (sched_autogroup_enabled), a nice value only ranks the threads
         of one session against each other, and sessions share the CPU as equals; the child's new session is
