@@ -83,6 +83,10 @@ function draw() {
 }
 
 function drawHeavy(part) {
+  if ((part === 'depth' || part === 'candles') && window.LightweightCharts === undefined) {
+    charting().then(() => invalidate(part)); // the chart library is still on its way
+    return;
+  }
   switch (part) {
     case 'book':
       drawBook();
@@ -92,7 +96,7 @@ function drawHeavy(part) {
       drawTrades();
       return;
     case 'depth':
-      depthChart.update(view.book.levels());
+      depthChart().update(view.book.levels());
       return;
     case 'candles':
       drawCandles();
@@ -108,7 +112,7 @@ let pendingCandles = [];
 function drawCandles() {
   const rows = pendingCandles;
   pendingCandles = [];
-  candleChart.updateRows(rows);
+  candleChart().updateRows(rows);
 }
 
 function mark(name) {
@@ -201,8 +205,33 @@ const LINE_HEIGHT = 19; // px, as style.css's .col
 let askSide = null;
 let bidSide = null;
 let tradeList = null;
-let candleChart = null;
-let depthChart = null;
+let candles = null;
+let depth = null;
+
+// The charts are made when they first have something to draw, after the book: the chart library is parsed
+// (it loads beside the page's own code, vendor/ is an async script) and a chart built in the meantime.
+function charting() {
+  if (window.LightweightCharts !== undefined) return Promise.resolve();
+  const script = document.querySelector('script[src*="lightweight-charts"]');
+  return new Promise((resolve) => script.addEventListener('load', resolve, {once: true}));
+}
+
+function candleChart() {
+  if (candles === null) {
+    candles = new CandleChart($('candles'));
+    candles.onLegend = () => invalidate('legend');
+    candles.setPrecision(view.market.money_prec);
+  }
+  return candles;
+}
+
+function depthChart() {
+  if (depth === null) {
+    depth = new DepthChart($('depth'));
+    depth.setPrecision(view.market.money_prec);
+  }
+  return depth;
+}
 
 function buildLists() {
   askSide = new BookSide($('asks'));
@@ -287,7 +316,7 @@ function drawTicker() {
 // The candle under the cursor, else the newest: [time, open, close, high, low, volume, deal, market].
 function drawLegend() {
   const market = view.market;
-  const row = candleChart.legendRow();
+  const row = candles === null ? null : candles.legendRow();
   const legend = $('legend');
   if (row === null) {
     legend.replaceChildren();
@@ -396,7 +425,9 @@ function loadCandles() {
   return untilLoaded('kline', async (current) => {
     const now = Math.floor(Date.now() / 1000);
     const rows = await api.call('market.kline', [market.name, now - HISTORY_SECONDS[interval], now, interval]);
-    if (current() && interval === view.interval) candleChart.setRows(rows);
+    if (!current() || interval !== view.interval) return;
+    await charting();
+    if (current() && interval === view.interval) candleChart().setRows(rows);
   });
 }
 
@@ -565,9 +596,11 @@ function chooseMarket(name) {
   loadTrades();
   loadCandles();
   loadTicker();
-  candleChart.setPrecision(market.money_prec);
-  depthChart.setPrecision(market.money_prec);
-  candleChart.clear();
+  if (candles !== null) {
+    candles.setPrecision(market.money_prec);
+    candles.clear();
+  }
+  if (depth !== null) depth.setPrecision(market.money_prec);
   pendingCandles = [];
   for (const part of ['book', 'trades', 'ticker', 'status', 'demo']) invalidate(part);
   if (view.demo !== null) view.demo.setMarket(market);
@@ -598,7 +631,7 @@ function chooseInterval(interval) {
     button.setAttribute('aria-pressed', String(Number(button.dataset.interval) === interval));
   }
   if (view.market === null) return;
-  candleChart.clear();
+  if (candles !== null) candles.clear();
   pendingCandles = [];
   loadCandles();
   subscribe('kline', 'kline.subscribe', [view.market.name, interval]).catch(() => {});
@@ -619,9 +652,6 @@ async function start() {
     view.markets = await api.call('market.list', []);
   });
   buildLists();
-  candleChart = new CandleChart($('candles'));
-  candleChart.onLegend = () => invalidate('legend');
-  depthChart = new DepthChart($('depth'));
   chooseInterval(DEFAULT_INTERVAL);
   $('intervals').addEventListener('click', (event) => {
     const button = event.target.closest('button[data-interval]');
