@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import os
 import random
 import signal
@@ -196,11 +197,15 @@ def artifact(name: str) -> Path:
 
 
 class PrefixProxy:
-    """A reverse proxy that serves accesshttp under `prefix` (as nginx might: ``location /exchange/``)."""
+    """One host in front of the exchange, as nginx might be: accesshttp under `prefix` (``location /exchange/``)
+    and accessws at ``/ws/``; the page's config.json is answered with the websocket on that path."""
 
-    def __init__(self, target: str, prefix: str = "/exchange/") -> None:
+    def __init__(self, target: str, ws_target: str, prefix: str = "/exchange/") -> None:
         self.target = target.rstrip("/")
+        self.ws_target = ws_target
         self.prefix = prefix
+        self.websockets = 0
+        self._open: set[web.WebSocketResponse] = set()
         self.port = free_port()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="prefix-proxy", daemon=True)
@@ -219,6 +224,7 @@ class PrefixProxy:
     async def _start(self) -> None:
         self._session = aiohttp.ClientSession(auto_decompress=False)
         app = web.Application()
+        app.router.add_get("/ws/", self._websocket)
         app.router.add_route("*", self.prefix + "{tail:.*}", self._forward)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await self._runner.setup()
@@ -228,15 +234,44 @@ class PrefixProxy:
         assert self._session is not None
         url = f"{self.target}/{request.match_info['tail']}"
         headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
+        if request.match_info["tail"] == "ui/config.json":
+            headers.pop("If-None-Match", None)
         async with self._session.request(request.method, url, data=await request.read(), headers=headers,
                                          allow_redirects=False) as answer:
             body = await answer.read()
             kept = {k: v for k, v in answer.headers.items()
                     if k.lower() not in ("content-length", "transfer-encoding", "connection", "date")}
-            return web.Response(status=answer.status, body=body, headers=kept)
+        if request.match_info["tail"] == "ui/config.json":
+            config = orjson.loads(gzip.decompress(body) if kept.pop("Content-Encoding", "") == "gzip" else body)
+            body = orjson.dumps({**config, "ws_url": "/ws/"})
+            kept.pop("ETag", None)
+        return web.Response(status=answer.status, body=body, headers=kept)
+
+    async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
+        assert self._session is not None
+        self.websockets += 1
+        browser = web.WebSocketResponse()
+        await browser.prepare(request)
+        self._open.add(browser)
+        async with self._session.ws_connect(self.ws_target) as upstream:
+            async def down() -> None:
+                async for message in upstream:
+                    if message.type == aiohttp.WSMsgType.TEXT:
+                        await browser.send_str(message.data)
+                await browser.close()
+
+            pump = asyncio.get_running_loop().create_task(down())
+            async for message in browser:
+                if message.type == aiohttp.WSMsgType.TEXT:
+                    await upstream.send_str(message.data)
+            pump.cancel()
+        self._open.discard(browser)
+        return browser
 
     def stop(self) -> None:
         async def shutdown() -> None:
+            for browser in list(self._open):
+                await browser.close()
             if self._runner is not None:
                 await self._runner.cleanup()
             if self._session is not None:
