@@ -26,7 +26,7 @@ from bench.core_bench import build_engine
 from bench.harness import MARIADB_SHARED_NOTE, mariadb_pid, proc_cpu, spread, write_operation_log
 from common.config import DatabaseConfig
 from common.storage import open_database
-from matchengine.__main__ import restore
+from matchengine.replica import Replica
 from tests.support import drop_databases, unique_name
 
 
@@ -35,7 +35,9 @@ async def replay(db_name: str) -> tuple[int, float, float]:
     await db.start()
     engine, _ = build_engine(0)
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    last_id, _ = await restore(engine, db)
+    replica = Replica(engine)
+    await replica.restore(db)
+    last_id = replica.applied_id
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     await db.close()
     return last_id, wall, cpu

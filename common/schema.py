@@ -19,7 +19,9 @@ Deviations from the original's schema, each for a reason:
     unlock), stops (`slice_stop_<ts>`), the markets with their definitions and
     last prices (`slice_market_<ts>`) and the assets (`slice_asset_<ts>`); a
     slice without `slice_market_<ts>` is one from before them.  Fired stops
-    go to `stop_history_<user_id % 100>`.
+    go to `stop_history_<user_id % 100>`;
+  * `leader_lease` holds the matchengine lease and fences every
+    operation-log commit (docs/failover.md).
 In SQLite every DECIMAL column is TEXT holding the MySQL column text, so both
 back ends return the same strings.
 """
@@ -45,6 +47,7 @@ class Table:
     columns: tuple[Column, ...]
     primary: str
     indexes: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    checks: tuple[tuple[str, str], ...] = ()  # (constraint name, SQL condition)
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -108,7 +111,16 @@ MESSAGE_POSITION = Table("message_position", _cols(
     ("id", "INT UNSIGNED"), ("oper_id", "BIGINT UNSIGNED"), ("time", "DOUBLE"),
 ), primary="id")
 
-TRADE_LOG_TABLES = (OPERLOG, SLICE_HISTORY, *SLICE_TABLES, MESSAGE_POSITION)
+# One row (id 1): who leads the exchange (term), and the fence of every operation-log commit, which
+# sets writer_term to its own term in the commit's transaction: refused once the term has moved on.
+# `beat` counts the leader's commits and renewals; `oper_id` is the last operation it committed.
+LEADER_LEASE = Table("leader_lease", _cols(
+    ("id", "INT UNSIGNED"), ("exchange", "VARCHAR(64)"), ("term", "BIGINT UNSIGNED"),
+    ("writer_term", "BIGINT UNSIGNED"), ("holder", "VARCHAR(255)"), ("role", "VARCHAR(16)"),
+    ("oper_id", "BIGINT UNSIGNED"), ("beat", "BIGINT UNSIGNED"), ("since", "DOUBLE"),
+), primary="id", checks=(("fence", "`writer_term` = `term`"),))
+
+TRADE_LOG_TABLES = (OPERLOG, SLICE_HISTORY, *SLICE_TABLES, MESSAGE_POSITION, LEADER_LEASE)
 
 # ---------------------------------------------------------------- trade_history
 
@@ -190,6 +202,8 @@ def create_table_sql(table: Table, dialect: str, name: str | None = None, *, if_
             lines.append(line)
         for index, cols in table.indexes:
             lines.append(f"  INDEX `{index}` (" + ", ".join(f"`{c}`" for c in cols) + ")")
+        for check, condition in table.checks:
+            lines.append(f"  CONSTRAINT `{check}` CHECK ({condition})")
         body = ",\n".join(lines)
         return [f"CREATE TABLE {exists}`{name}` (\n{body}\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"]
     for c in table.columns:
@@ -197,6 +211,8 @@ def create_table_sql(table: Table, dialect: str, name: str | None = None, *, if_
             lines.append(f"  `{c.name}` INTEGER PRIMARY KEY" + (" AUTOINCREMENT" if c.auto else ""))
         else:
             lines.append(f"  `{c.name}` {_sqlite_type(c)}" + ("" if c.null else " NOT NULL"))
+    for check, condition in table.checks:
+        lines.append(f"  CONSTRAINT `{check}` CHECK ({condition})")
     statements = [f"CREATE TABLE {exists}`{name}` (\n" + ",\n".join(lines) + "\n)"]
     for index, cols in table.indexes:
         statements.append(f"CREATE INDEX {exists}`{name}_{index}` ON `{name}` (" +

@@ -18,7 +18,10 @@
    with ``ctx.add_cleanup`` then run in reverse order, ``server stop`` is logged
    and the process exits 0.  An exception escaping `main` (or a cleanup) is
    logged at FATAL with its traceback and the exit status is 1; the watchdog
-   does not restart a worker that exited.
+   does not restart a worker that exited.  `StartRefused` is the exception for
+   a start the operator must fix (a config that contradicts what the daemon
+   finds, e.g. in its database): its text alone is printed on stderr, as one
+   line, and logged at FATAL.
 
 Garbage collection is set for daemons that hold a large heap: young
 collections as usual, full ones only after 1,000 middle ones (a full one scans
@@ -71,6 +74,10 @@ class ServiceConfig(Protocol):
 C = TypeVar("C", bound=ServiceConfig)
 
 Cleanup = Callable[[], Awaitable[object]]
+
+
+class StartRefused(Exception):
+    """`main` will not run: the one line (e.g. ``config error: field 'role': …``) says why."""
 
 
 class ServiceContext:
@@ -187,6 +194,10 @@ async def _serve(name: str, config: C, main: Callable[[C, ServiceContext], Await
     code = 0
     try:
         await main(config, ctx)
+    except StartRefused as exc:
+        logger.critical("%s", exc)
+        _print(str(exc), sys.stderr)
+        code = 1
     except Exception as exc:
         logger.critical("%s failed: %r", name, exc, exc_info=True)
         code = 1

@@ -6,8 +6,11 @@ in one transaction: plain statements and multi-row inserts (`InsertRows`, one
 Reads use `fetchall`.  SQL is written once, MySQL-style, with `%s`
 placeholders and backquoted names, which SQLite accepts after the
 placeholders are turned into `?`.  Driver errors become `DatabaseError` with
-MySQL's error numbers (1062 duplicate key, 1146 no such table), so callers
-handle both back ends alike.  Connections are re-opened after a failure.
+MySQL's error numbers (1062 duplicate key, 1146 no such table, 4025 a CHECK
+constraint failed), so callers handle both back ends alike.  Connections are
+re-opened after a failure.  On MySQL a transaction whose statements need no
+checking of their row counts goes to the server as one multi-statement query
+ending in its COMMIT.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ warnings.filterwarnings("ignore", module="pymysql")
 ER_DUP_ENTRY = 1062
 ER_NO_SUCH_TABLE = 1146
 ER_TABLE_EXISTS = 1050
+ER_CONSTRAINT_FAILED = 4025  # MariaDB: a CHECK constraint failed
+ER_CHECK_CONSTRAINT_VIOLATED = 3819  # MySQL 8
 CR_CONNECTION = 2013
 
 
@@ -50,6 +55,11 @@ class DatabaseError(Exception):
     @property
     def is_duplicate(self) -> bool:
         return self.code == ER_DUP_ENTRY
+
+    @property
+    def is_check_failure(self) -> bool:
+        """A CHECK constraint refused the statement."""
+        return self.code in (ER_CONSTRAINT_FAILED, ER_CHECK_CONSTRAINT_VIOLATED)
 
 
 @dataclass(slots=True)
@@ -130,8 +140,14 @@ class MysqlDatabase(Database):
         self.pool_size = pool_size
         self.autocreate = autocreate
         self._pool: Any = None
+        self._starting = asyncio.Lock()  # callers that find no pool at the same time make only one
 
     async def start(self) -> None:
+        async with self._starting:
+            if self._pool is None:
+                await self._start()
+
+    async def _start(self) -> None:
         import aiomysql
 
         if self.autocreate:
@@ -180,25 +196,34 @@ class MysqlDatabase(Database):
         counts: list[int] = []
         try:
             async with conn.cursor() as cur:
-                inserts: list[str] = []
+                # Statements nobody inspects the result of go together in multi-statement queries, the
+                # last one carrying the COMMIT: one round trip for the whole transaction where possible.
+                # The server runs them in order and stops at the first error (then the except rolls
+                # back), so a statement that fails — a fence whose CHECK no longer holds — keeps the
+                # rest of the packet from running, whenever the packet reaches the server.
+                packet: list[str] = []
+                packed: list[int] = []  # where each packed statement's count goes (-1: an insert's is known)
                 for op in operations:
                     if isinstance(op, InsertRows):
-                        # consecutive inserts go together in multi-statement queries: one round trip
                         if op.rows:
-                            inserts.append(_mysql_insert(conn, op))
+                            packet.append(_mysql_insert(conn, op))
+                            packed.append(-1)
                         counts.append(len(op.rows))
                         continue
-                    if inserts:
-                        await _execute_many_statements(cur, inserts)
-                        inserts = []
+                    if op.expect is None:
+                        packet.append(cur.mogrify(op.sql, op.params or None))
+                        packed.append(len(counts))
+                        counts.append(0)
+                        continue
+                    if packet:
+                        _place_counts(counts, packed, await _execute_many_statements(cur, packet))
+                        packet, packed = [], []
                     count = await cur.execute(op.sql, op.params or None)
                     if op.expect is not None and count != op.expect:
                         raise UnexpectedRowCount(op, count)
                     counts.append(count)
-                if inserts:
-                    # a trailing run of inserts carries the COMMIT in its last query: one round trip fewer
-                    # (a failing statement stops the query before the COMMIT, and the except rolls back)
-                    await _execute_many_statements(cur, [*inserts, "COMMIT"])
+                if packet:
+                    _place_counts(counts, [*packed, -1], await _execute_many_statements(cur, [*packet, "COMMIT"]))
                 else:
                     await conn.commit()
         except BaseException as exc:
@@ -255,24 +280,34 @@ class MysqlDatabase(Database):
 MULTI_QUERY_BYTES = 4 << 20
 
 
-async def _execute_many_statements(cur: Any, statements: list[str]) -> None:
-    """Send statements joined by `;` in queries of up to 4 MiB, reading every result."""
+async def _execute_many_statements(cur: Any, statements: list[str]) -> list[int]:
+    """Send statements joined by `;` in queries of up to 4 MiB, reading every result; their row counts."""
+    counts: list[int] = []
     batch: list[str] = []
     size = 0
     for sql in statements:
         if batch and size + len(sql) > MULTI_QUERY_BYTES:
-            await _run_multi(cur, batch)
+            counts.extend(await _run_multi(cur, batch))
             batch, size = [], 0
         batch.append(sql)
         size += len(sql) + 1
     if batch:
-        await _run_multi(cur, batch)
+        counts.extend(await _run_multi(cur, batch))
+    return counts
 
 
-async def _run_multi(cur: Any, batch: list[str]) -> None:
+async def _run_multi(cur: Any, batch: list[str]) -> list[int]:
     await cur.execute(";".join(batch))
+    counts = [cur.rowcount]
     while await cur.nextset():
-        pass
+        counts.append(cur.rowcount)
+    return counts
+
+
+def _place_counts(counts: list[int], packed: list[int], results: list[int]) -> None:
+    for index, result in zip(packed, results, strict=True):
+        if index >= 0:
+            counts[index] = result
 
 
 def _literal(value: Any) -> str:
@@ -531,6 +566,8 @@ def _sqlite_error(exc: sqlite3.Error) -> DatabaseError:
     text = str(exc)
     if isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in text:
         return DatabaseError(ER_DUP_ENTRY, text)
+    if isinstance(exc, sqlite3.IntegrityError) and "CHECK constraint failed" in text:
+        return DatabaseError(ER_CONSTRAINT_FAILED, text)
     if "no such table" in text:
         return DatabaseError(ER_NO_SUCH_TABLE, text)
     if "already exists" in text:

@@ -14,6 +14,13 @@ Fields beyond the original's, all optional:
   `markets[].stp` ("none"): the self-trade prevention of an order that asks for
       none: "none" (a user's orders trade with each other, as in the original),
       "cancel_taker", "cancel_maker" or "cancel_both" (spec/extensions.md §6).
+  `role` ("sole"): "sole" for an exchange's only engine; "standby" for each of
+      the two engines of a failover pair (docs/failover.md).
+  `exchange` (""; required with role "standby"): the exchange's name, stored
+      with its operation log; an engine configured for another one refuses
+      to start.
+  `lease_timeout` (3.0 s): a leader that has not renewed its lease for this
+      long is replaced by the standby.
 """
 
 from __future__ import annotations
@@ -46,9 +53,12 @@ from common.config import (
 from . import definitions
 from .balance import Asset
 from .definitions import DefinitionError
+from .lease import ROLE_SOLE, ROLE_STANDBY, ROLES
 from .market import MarketSpec
 
 log = logging.getLogger(__name__)
+
+EXCHANGE_NAME_MAX = 64
 
 
 @dataclass(slots=True)
@@ -73,6 +83,9 @@ class EngineConfig:
     max_publish_lag: int = 200_000
     publisher: bool = True
     exchange_file: str = ""
+    role: str = ROLE_SOLE
+    exchange: str = ""
+    lease_timeout: float = 3.0
 
 
 def parse_asset(item: Section) -> Asset:
@@ -188,6 +201,17 @@ def load_config(sec: Section) -> EngineConfig:
     cli = address_list(sec, "cli")
     if len(cli) != 1 or cli[0].kind not in ("tcp", "stream"):
         raise sec.error("cli", "must be one tcp@ or stream@ address")
+    role = sec.str("role", ROLE_SOLE)
+    if role not in ROLES:
+        raise sec.error("role", f"must be one of {', '.join(repr(r) for r in ROLES)}")
+    exchange_name = sec.str("exchange", "", max_len=EXCHANGE_NAME_MAX)
+    durable_reply = sec.bool("durable_reply", True)
+    if role == ROLE_STANDBY:
+        if not exchange_name:
+            raise sec.error("exchange", "required with role 'standby': the name of the exchange whose log it follows")
+        if not durable_reply:
+            raise sec.error("durable_reply", "must be true with role 'standby': a takeover keeps only what was "
+                                             "committed")
     return EngineConfig(
         debug=sec.bool("debug", False),
         process=process_config(sec),
@@ -204,11 +228,14 @@ def load_config(sec: Section) -> EngineConfig:
         slice_keeptime=sec.int("slice_keeptime", 259200, min=1),
         history_thread=sec.int("history_thread", 10, min=1),
         cache_timeout=sec.real("cache_timeout", 0.45, min=0),
-        durable_reply=sec.bool("durable_reply", True),
+        durable_reply=durable_reply,
         commit_interval=sec.real("commit_interval", 0.002, min=0),
         max_publish_lag=sec.int("max_publish_lag", 200_000, min=1000),
         publisher=sec.bool("publisher", True),
         exchange_file=exchange_file,
+        role=role,
+        exchange=exchange_name,
+        lease_timeout=sec.real("lease_timeout", 3.0, min=0.5),
     )
 
 

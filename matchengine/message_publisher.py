@@ -9,18 +9,23 @@ already holds are recognised by their `op` header ("<operation id>.<n>",
 read from the last message of each topic when it connects) and skipped, so a
 topic does not get a message twice.  While the broker is away, messages wait
 in memory (the publisher bounds them) and sends are retried with backoff.
+
+A publisher started by an engine that leads under a lease term (`term`)
+records its position only while that term is current, and stops the process
+when it is not: another engine leads, and its own publisher goes on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable
 from typing import Any
 
-from common.schema import MESSAGE_POSITION
-from common.storage import Database, DatabaseError
+from common.schema import LEADER_LEASE, MESSAGE_POSITION
+from common.storage import Database, DatabaseError, Statement, UnexpectedRowCount
 
 from .message import HEADER_KEY, TOPICS, Messages, header_value, parse_header, tag_messages
 from .positions import read_position
@@ -34,8 +39,9 @@ KAFKA_BATCH_BYTES = 1 << 20
 class MessagePublisher:
     """Publishes `queue` to the brokers and keeps the message position."""
 
-    def __init__(self, brokers: str, log_db: Database, on_progress: Callable[[], None]) -> None:
+    def __init__(self, brokers: str, log_db: Database, on_progress: Callable[[], None], term: int = 0) -> None:
         self.brokers = brokers
+        self.term = term
         self.log_db = log_db
         self.queue = Messages()
         self.on_progress = on_progress  # a round was acknowledged and recorded
@@ -61,6 +67,10 @@ class MessagePublisher:
             self._idle.clear()
             self._tasks.append(asyncio.create_task(self._publish()))
         self._tasks = [t for t in self._tasks if not t.done()]
+
+    def connect_soon(self) -> None:
+        """Start reaching the brokers now, so that the first messages do not wait for it."""
+        self._tasks.append(asyncio.create_task(self._ensure_producer()))
 
     async def stop(self) -> None:
         if self._producer is not None:
@@ -201,13 +211,21 @@ class MessagePublisher:
                 pass
 
     async def _save_position(self) -> None:
+        sql = f"UPDATE `{MESSAGE_POSITION.name}` SET `oper_id` = %s, `time` = %s WHERE `id` = 1"
         attempt = 0
         while True:
+            params: tuple[object, ...] = (self.position, time.time())
             try:
-                await self.log_db.execute(
-                    f"UPDATE `{MESSAGE_POSITION.name}` SET `oper_id` = %s, `time` = %s WHERE `id` = 1",
-                    (self.position, time.time()))
+                if self.term:
+                    await self.log_db.transact([Statement(
+                        sql + f" AND (SELECT `term` FROM `{LEADER_LEASE.name}` WHERE `id` = 1) = %s",
+                        (*params, self.term), expect=1)])
+                else:
+                    await self.log_db.execute(sql, params)
                 return
+            except UnexpectedRowCount:
+                log.critical("the engine of lease term %d no longer leads: its publisher stops", self.term)
+                os._exit(1)
             except DatabaseError as exc:
                 log.critical("cannot record the message position %d: %s", self.position, exc)
             await asyncio.sleep(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)])

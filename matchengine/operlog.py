@@ -5,7 +5,12 @@
 while the previous commit was under way in one transaction — group commit,
 so durable answers cost one commit per batch, not per request.  A batch is
 retried, unchanged and into the same table, until it is written; a duplicate
-key on retry means the earlier attempt did commit.  `read_operations` yields
+key on retry means the earlier attempt did commit.  Under a lease (`fence`,
+see matchengine/lease.py) each commit starts with the lease's fence
+statement, in the same packet, and an idle writer renews the lease by
+committing the fence alone; a commit the fence refuses means another engine
+leads now: the writer stops and nothing it had not committed is answered.
+`read_operations` yields
 the operations after a given id across all daily tables, decoded, and
 refuses any gap.
 """
@@ -13,6 +18,7 @@ refuses any gap.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator, Callable
@@ -26,7 +32,15 @@ from common.errors import RpcError
 from common.rpc import PendingReply
 from common.schema import OPERLOG, create_table_sql
 from common.sqltext import escape_text
-from common.storage import Database, DatabaseError, InsertRows, fetch_json_rows, read_ahead, read_page
+from common.storage import (
+    Database,
+    DatabaseError,
+    InsertRows,
+    Statement,
+    fetch_json_rows,
+    read_ahead,
+    read_page,
+)
 
 from .commands import cannot_replay
 
@@ -36,6 +50,9 @@ OPERLOG_PREFIX = "operlog_"
 COLUMNS = ("id", "time", "detail")
 READ_PAGE = 10000
 MAX_BATCH = 20000
+MAX_BATCH_BYTES = 3 << 20  # a commit must go in one query (common.storage.MULTI_QUERY_BYTES): see _commit
+ROW_OVERHEAD = 40
+CLIENT_ERRORS = (2000, 3000)  # MySQL client error numbers: the connection failed, the statement may have run
 RETRY_DELAYS = (0.05, 0.1, 0.25, 0.5, 1.0)
 
 
@@ -60,11 +77,18 @@ class LogGapError(Exception):
 class OperlogWriter:
     """Numbers operations and writes them; futures complete when their row is committed."""
 
-    def __init__(self, db: Database, last_id: int, *, on_commit: Callable[[int], None] | None = None) -> None:
+    def __init__(self, db: Database, last_id: int, *, on_commit: Callable[[int], None] | None = None,
+                 fence: Callable[[int], Statement] | None = None, renew_interval: float = 0.5,
+                 on_deposed: Callable[[], None] | None = None) -> None:
         self.db = db
         self.last_id = last_id
         self.committed_id = last_id
         self.on_commit = on_commit
+        self.fence = fence
+        self.renew_interval = renew_interval
+        self.on_deposed = on_deposed
+        self.renewed_at = time.monotonic()  # of the last commit or renewal that went through
+        self.deposed = False
         self._rows: list[tuple[int, float, str]] = []
         self._waiters: list[tuple[PendingReply, Any]] = []
         self._wakeup = asyncio.Event()
@@ -106,56 +130,120 @@ class OperlogWriter:
             await future
 
     async def stop(self) -> None:
+        """Commit what was appended, then stop."""
         self._stopping = True
         self._wakeup.set()
         if self._task is not None:
             await self._task
 
+    async def abandon(self) -> None:
+        """Stop at once: what is not committed is dropped and never answered (another engine leads)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._rows.clear()
+        self._waiters.clear()
+
     async def _run(self) -> None:
-        while True:
+        while not self.deposed:
             if not self._rows:
                 if self._stopping:
                     return
                 self._wakeup.clear()
-                await self._wakeup.wait()
+                if self.fence is None:
+                    await self._wakeup.wait()
+                    continue
+                idle_for = self.renewed_at + self.renew_interval - time.monotonic()
+                if idle_for > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wakeup.wait(), idle_for)
+                    continue
+                await self._commit([])  # a renewal of the lease
                 continue
-            batch, self._rows = self._rows[:MAX_BATCH], self._rows[MAX_BATCH:]
+            batch = self._cut_batch()
             if self._rows:
                 waiters: list[tuple[PendingReply, Any]] = []
             else:
                 waiters, self._waiters = self._waiters, []
-            await self._commit(batch)
+            if not await self._commit(batch):
+                return
             self.committed_id = batch[-1][0]
             for pending, result in waiters:
                 pending.set_result(result)
             if self.on_commit is not None:
                 self.on_commit(self.committed_id)
 
-    async def _commit(self, batch: list[tuple[int, float, str]]) -> None:
+    def _cut_batch(self) -> list[tuple[int, float, str]]:
+        rows = self._rows
+        size = 0
+        end = 0
+        limit = min(len(rows), MAX_BATCH)
+        while end < limit:
+            size += len(rows[end][2]) + ROW_OVERHEAD
+            if size > MAX_BATCH_BYTES and end:
+                break
+            end += 1
+        batch, self._rows = rows[:end], rows[end:]
+        return batch
+
+    async def _commit(self, batch: list[tuple[int, float, str]]) -> bool:
+        """Commit a batch (with the fence first, under a lease; an empty batch is a renewal); retried until
+        done.  False if the fence refused it: the writer is deposed.
+
+        The fence, the inserts and the COMMIT go to the server in one query (batches stay below
+        MAX_BATCH_BYTES for that), so a leader stopped halfway never holds the lease row locked.
+        """
         table = operlog_table(time.time())
         attempt = 0
+        ambiguous = False  # an earlier attempt may have committed (its answer was lost)
         while True:
             try:
-                if table not in self._tables:
-                    for sql in create_table_sql(OPERLOG, self.db.dialect, table):
-                        await self.db.execute(sql)
-                    self._tables.add(table)
-                await self.db.transact([InsertRows(table, COLUMNS, batch, _row_sql)])
+                ops: list[Statement | InsertRows] = []
+                if self.fence is not None:
+                    ops.append(self.fence(batch[-1][0] if batch else self.committed_id))
+                if batch:
+                    if table not in self._tables:
+                        for sql in create_table_sql(OPERLOG, self.db.dialect, table):
+                            await self.db.execute(sql)
+                        self._tables.add(table)
+                    ops.append(InsertRows(table, COLUMNS, batch, _row_sql))
+                await self.db.transact(ops)
+                self.renewed_at = time.monotonic()
                 if self.failing:
                     log.warning("operation log writes succeed again")
                     self.failing = False
-                return
+                return True
             except DatabaseError as exc:
-                if exc.is_duplicate and attempt > 0:
-                    return
+                if exc.is_check_failure and self.fence is not None:
+                    self._depose(f"the lease fence refused the commit of ids {_ids(batch)}: another engine leads")
+                    return False
+                if exc.is_duplicate and (ambiguous or (self.fence is None and attempt > 0)):
+                    self.renewed_at = time.monotonic()
+                    return True
+                if exc.is_duplicate and self.fence is not None:
+                    self._depose(f"operation ids {_ids(batch)} are in the log already: another engine wrote them")
+                    return False
                 self.failing = True
-                log.critical("operation log write of ids %d..%d to %s failed: %s",
-                             batch[0][0], batch[-1][0], table, exc)
+                ambiguous = ambiguous or CLIENT_ERRORS[0] <= exc.code < CLIENT_ERRORS[1]
+                log.critical("operation log write of ids %s to %s failed: %s", _ids(batch), table, exc)
             except Exception:
                 self.failing = True
+                ambiguous = True
                 log.critical("operation log write failed", exc_info=True)
             await asyncio.sleep(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)])
             attempt += 1
+
+    def _depose(self, reason: str) -> None:
+        self.deposed = True
+        log.critical("%s; %d operations not committed are dropped", reason, self.last_id - self.committed_id)
+        if self.on_deposed is not None:
+            self.on_deposed()
+
+
+def _ids(batch: list[tuple[int, float, str]]) -> str:
+    return f"{batch[0][0]}..{batch[-1][0]}" if batch else "(renewal)"
 
 
 async def operlog_tables(db: Database) -> list[str]:

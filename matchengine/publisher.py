@@ -35,13 +35,14 @@ import sys
 import time
 from contextlib import aclosing
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import orjson
 
 from common.daemon import set_parent_death_signal
 from common.service import ServiceContext, run_service
-from common.storage import Database, open_database
+from common.storage import Database, DatabaseError, open_database
 
 from .config import EngineConfig, load_config
 from .events import TradeListener
@@ -50,12 +51,14 @@ from .history_writer import HISTORY_STRIPES, HistoryWriter
 from .message_publisher import MessagePublisher
 from .operlog import Operation
 from .replica import LogFollower, Replica
+from .retry import RETRY_DELAYS, Stopped, retrying
 from .slice import ensure_log_tables
 from .slicer import Slicer
 
 log = logging.getLogger(__name__)
 
 CHANNEL_ENV = "VIABTC_PUBLISHER_FD"
+TERM_ENV = "VIABTC_PUBLISHER_TERM"
 MAX_HISTORY_ROWS = 300_000
 MAX_MESSAGES = 300_000
 ALERT_SHARE = 0.8
@@ -66,30 +69,41 @@ STATUS_INTERVAL = 0.1
 class Publisher:
     """The replica, its two writers and the slicer, wired together."""
 
-    def __init__(self, config: EngineConfig, log_db: Database, history_db: Database) -> None:
+    def __init__(self, config: EngineConfig, log_db: Database, history_db: Database, term: int = 0) -> None:
         self.config = config
         self.log_db = log_db
-        self.replica = Replica(config)
+        self.replica = Replica.of(config)
         self.follower = LogFollower(log_db)
         self.history = HistoryWriter(history_db, self.follower.wake)
-        self.messages = MessagePublisher(config.brokers, log_db, self.follower.wake)
+        self.messages = MessagePublisher(config.brokers, log_db, self.follower.wake, term)
         self.slicer = Slicer(log_db, self.replica, interval=config.slice_interval, keeptime=config.slice_keeptime,
                              protect=lambda: min(self.history.position, self.messages.position))
         self._fanout = Fanout(self.history.rows, self.messages.queue)
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopping = False
         self._alerted_bound = False
+        self.positions_known = False
+        self.recovered = asyncio.Event()  # the replica is whole: slices may be taken from it
 
     # ------------------------------------------------------------ start
 
-    async def recover(self) -> None:
-        await ensure_log_tables(self.log_db)
-        await self.history.recover()
-        await self.messages.recover()
-        await self.replica.load_newest_slice(self.log_db, min(self.history.position, self.messages.position))
-        await self.slicer.recover()
+    async def recover(self, stopping: asyncio.Event | None = None) -> None:
+        """Read the positions (reported to the engine from then on), start reaching Kafka, and load the
+        slice to rebuild the replica from.  Database errors are retried in place."""
+        await retrying(log, "create the trade_log tables", partial(ensure_log_tables, self.log_db), stopping=stopping)
+        await retrying(log, "read the history positions", self.history.recover, stopping=stopping)
+        await retrying(log, "read the message position", self.messages.recover, stopping=stopping)
+        self.positions_known = True
+        self.messages.connect_soon()
+        await retrying(log, "load a slice", self._load_slice, stopping=stopping)
+        await retrying(log, "read the slices", self.slicer.recover, stopping=stopping)
         log.info("publisher recovering from oper id %d (history %s, messages %d)",
                  self.replica.applied_id, "/".join(map(str, self.history.stripe_ids)), self.messages.position)
+        self.recovered.set()
+
+    async def _load_slice(self) -> None:
+        self.replica.reset()  # a load that failed halfway left part of a slice
+        await self.replica.load_newest_slice(self.log_db, min(self.history.position, self.messages.position))
 
     # ------------------------------------------------------------ following the log
 
@@ -137,20 +151,32 @@ class Publisher:
                 messages.upto = oper_id
 
     async def follow(self) -> None:
-        """Apply committed operations as they appear; wake on the engine's notices or a poll."""
+        """Apply committed operations as they appear; wake on the engine's notices or a poll.  A database
+        error while reading the log is retried in place (the replica stands at a page boundary)."""
         follower = self.follower
+        failures = 0
         while not self._stopping:
             progressed = False
             full = self._over_bound()
             if not full:
-                async with aclosing(follower.pages(self.replica.applied_id)) as pages:
-                    async for operations in pages:
-                        await self._apply(operations)
-                        progressed = True
-                        self._kick_writers()
-                        if self._over_bound() or self._stopping:
-                            break
-                        await asyncio.sleep(0)
+                try:
+                    async with aclosing(follower.pages(self.replica.applied_id)) as pages:
+                        async for operations in pages:
+                            await self._apply(operations)
+                            progressed = True
+                            self._kick_writers()
+                            if self._over_bound() or self._stopping:
+                                break
+                            await asyncio.sleep(0)
+                except DatabaseError as exc:
+                    if failures % 10 == 0:
+                        log.critical("reading the operation log failed (retrying): %s", exc)
+                    await asyncio.sleep(RETRY_DELAYS[min(failures, len(RETRY_DELAYS) - 1)])
+                    failures += 1
+                    continue
+                if failures:
+                    log.warning("reading the operation log works again")
+                    failures = 0
             else:
                 log.debug("publisher buffers full: waiting for the writers")
             await follower.rest(self.replica.applied_id, progressed=progressed, blocked=full,
@@ -171,8 +197,9 @@ class Publisher:
     async def talk_to_engine(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         async def report() -> None:
             while True:
-                writer.write(self.status())
-                await writer.drain()
+                if self.positions_known:  # until then the engine keeps what it knew
+                    writer.write(self.status())
+                    await writer.drain()
                 await asyncio.sleep(STATUS_INTERVAL)
 
         reporter = asyncio.create_task(report())
@@ -186,9 +213,13 @@ class Publisher:
                 if "committed" in message:
                     self.follower.notify(message["committed"])
                 if message.get("makeslice"):
-                    self._tasks.append(asyncio.create_task(self.slicer.make_slice()))
+                    self._tasks.append(asyncio.create_task(self._make_slice_when_recovered()))
         finally:
             reporter.cancel()
+
+    async def _make_slice_when_recovered(self) -> None:
+        await self.recovered.wait()  # a replica still loading its slice is no state to snapshot
+        await self.slicer.make_slice()
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Stop following and give the writers a moment to write what is buffered."""
@@ -212,31 +243,34 @@ def publisher_config(sec: Any) -> EngineConfig:
 async def serve(config: EngineConfig, ctx: ServiceContext) -> None:
     log_db = open_database(config.db_log)
     history_db = open_database(config.db_history, pool_size=HISTORY_STRIPES)
-    await log_db.start()
-    await history_db.start()
     ctx.add_cleanup(log_db.close)
     ctx.add_cleanup(history_db.close)
-    publisher = Publisher(config, log_db, history_db)
-    await publisher.recover()
+    publisher = Publisher(config, log_db, history_db, int(os.environ.get(TERM_ENV) or 0))
     ctx.add_cleanup(publisher.drain)
 
-    tasks = [asyncio.create_task(publisher.follow(), name="follow"),
-             asyncio.create_task(publisher.slicer.run_schedule(), name="slices")]
+    tasks: list[asyncio.Task[Any]] = []
     fd = os.environ.get(CHANNEL_ENV)
-    if fd is not None:
+    if fd is not None:  # talk at once: the positions go to the engine before the replica is rebuilt
         set_parent_death_signal(signal.SIGTERM)
         sock = socket.socket(fileno=int(fd))
         reader, writer = await asyncio.open_connection(sock=sock)
         channel = asyncio.create_task(publisher.talk_to_engine(reader, writer))
         channel.add_done_callback(lambda _: ctx.stop())
         tasks.append(channel)
-    ctx.ready()
+    recovering = asyncio.create_task(publisher.recover(ctx.stopping), name="recover")
     stopper = asyncio.create_task(ctx.stopping.wait())
-    done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
-    for task in done:
-        if task is not stopper and task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]
-    for task in tasks:
+    await asyncio.wait([recovering, stopper], return_when=asyncio.FIRST_COMPLETED)
+    if recovering.done() and recovering.exception() is None:
+        tasks += [asyncio.create_task(publisher.follow(), name="follow"),
+                  asyncio.create_task(publisher.slicer.run_schedule(), name="slices")]
+        ctx.ready()
+        done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not stopper and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+    elif recovering.done() and not isinstance(recovering.exception(), Stopped):
+        raise recovering.exception()  # type: ignore[misc]
+    for task in (*tasks, recovering, stopper):
         task.cancel()
 
 

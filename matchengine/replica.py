@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncGenerator
 
+from common.service import collector_paused
 from common.storage import Database
 
 from .commands import Commands
@@ -37,12 +39,45 @@ GATHER_INTERVAL = 0.025
 class Replica:
     """A core and how far into the operation log it is."""
 
-    def __init__(self, config: EngineConfig) -> None:
-        self.config = config
-        self.engine = Engine(config.assets, config.markets)
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.commands = Commands(engine)
+        self.applied_id = 0
+        self.applied_time = 0.0
+
+    def reset(self) -> None:
+        """Empty again (after a slice load that failed halfway)."""
+        engine = self.engine
+        self.engine = Engine(list(engine.assets.values()), [m.spec for m in engine.markets.values()])
         self.commands = Commands(self.engine)
         self.applied_id = 0
         self.applied_time = 0.0
+
+    @classmethod
+    def of(cls, config: EngineConfig) -> Replica:
+        """An empty replica of the engine `config` describes."""
+        return cls(Engine(config.assets, config.markets))
+
+    async def restore(self, db: Database, catalog: OperlogCatalog | None = None) -> int:
+        """Load the newest slice and replay the log after it; the number of operations replayed."""
+        started = time.monotonic()
+        info = await self.load_newest_slice(db)
+        if info is not None:
+            log.info("slice %d loaded (oper id %d) in %.3f s", info.time, info.end_oper_id,
+                     time.monotonic() - started)
+        replayed = await self.replay_log(db, catalog or OperlogCatalog())
+        log.info("replayed %d operations up to id %d in %.3f s", replayed, self.applied_id,
+                 time.monotonic() - started)
+        return replayed
+
+    async def replay_log(self, db: Database, catalog: OperlogCatalog, refresh: bool = False) -> int:
+        """Apply every operation the log holds after `applied_id`; how many there were."""
+        replayed = 0
+        with collector_paused():  # replay makes no reference cycles; scanning the growing state is waste
+            async for operations in read_operations(db, self.applied_id, catalog=catalog, refresh=refresh):
+                self.apply(operations)
+                replayed += len(operations)
+        return replayed
 
     async def load_newest_slice(self, db: Database, max_oper_id: int | None = None) -> SliceInfo | None:
         """Load the newest slice (at or before `max_oper_id`, if given) into the empty core."""

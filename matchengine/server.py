@@ -4,8 +4,10 @@ Reads run straight on the core (`order.depth` through a short cache, as the
 original).  A write is checked for back-pressure first, then applied to the
 core, appended to the operation log and — with `durable_reply` — answered
 only when its log row is committed.  Writes are refused with "service
-unavailable" while the log cannot keep up or the publisher has fallen too far
-behind (history and Kafka would otherwise grow without bound).
+unavailable" while the log cannot keep up or what is not yet published —
+operations after the history or message position saved in MySQL — exceeds
+`max_publish_lag` (history and Kafka would otherwise fall behind without
+bound).
 """
 
 from __future__ import annotations
@@ -29,7 +31,13 @@ CACHE_CLEAR_INTERVAL = 60.0
 
 
 class PublisherState:
-    """What the engine knows of its publisher (fed by the publisher channel)."""
+    """What the engine knows of its publisher (fed by the publisher channel).
+
+    `history` and `messages` are the positions saved in MySQL: the publisher
+    reads them first thing when it starts and reports them at once, before it
+    rebuilds its replica, so a restarted publisher does not look behind.
+    Until it has reported (`known`), nothing is refused on its account.
+    """
 
     def __init__(self) -> None:
         self.applied = 0
@@ -39,6 +47,12 @@ class PublisherState:
         self.messages_waiting = 0
         self.updated_at = 0.0
         self.enabled = True
+        self.known = False
+
+    @property
+    def published(self) -> int:
+        """The last operation whose history rows and messages are both saved."""
+        return min(self.history, self.messages)
 
 
 class EngineService:
@@ -80,10 +94,11 @@ class EngineService:
         if operlog.last_id - operlog.committed_id >= MAX_UNCOMMITTED:
             return True
         publisher = self.publisher
-        if publisher.enabled and operlog.last_id - publisher.applied >= self.max_publish_lag:
+        if publisher.enabled and publisher.known and operlog.last_id - publisher.published >= self.max_publish_lag:
             if not self._lag_alerted:
                 self._lag_alerted = True
-                log.critical("publisher is %d operations behind: refusing writes", operlog.last_id - publisher.applied)
+                log.critical("history and messages are %d operations behind: refusing writes",
+                             operlog.last_id - publisher.published)
             return True
         self._lag_alerted = False
         return False

@@ -176,7 +176,10 @@ async def test_debug_cli(engine_factory: Callable[..., Daemon]) -> None:
     finally:
         await client.close()
     config = engine.config
-    assert set(cli_command(config, "help").split()) == {"help", "status", "balance", "market", "makeslice"}
+    assert set(cli_command(config, "help").split()) == {"help", "status", "balance", "market", "makeslice", "role"}
+    role = cli_command(config, "role")
+    assert role.startswith("role: leader\nconfigured role: sole\nterm: 1\n"), role
+    assert "applied ID: 2\n" in role and "lag: 0\n" in role
     status = cli_command(config, "status")
     assert "order last ID: 1\n" in status and "operlog last ID: 2\n" in status
     listing = cli_command(config, "balance list")

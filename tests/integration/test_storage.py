@@ -65,3 +65,24 @@ async def test_packed_pages_carry_text_exactly_or_decline(db: Database) -> None:
         await db.execute("UPDATE p SET a = %s WHERE id = 5", (bad,))
         assert await fetch_packed(db, "p", ("id", "a"), 0, 50) is None
         assert await fetch_packed(db, "p", ("id", "a"), 5, 50) is not None
+
+
+async def test_statements_go_with_the_inserts_and_a_failed_check_stops_the_rest(db: Database) -> None:
+    """MySQL sends such a transaction as one query ending in COMMIT; a statement refused by a CHECK
+    constraint must keep the statements after it, the COMMIT included, from running (the fence of
+    docs/failover.md)."""
+    await db.execute("CREATE TABLE g (id INTEGER PRIMARY KEY, a INTEGER NOT NULL, b INTEGER NOT NULL, "
+                     "CONSTRAINT `same` CHECK (a = b))")
+    await db.execute("INSERT INTO g (id, a, b) VALUES (%s, %s, %s)", (1, 5, 5))
+    rows = [(i, text, float(i)) for i, text in enumerate(NASTY, 1)]
+    counts = await db.transact([Statement("UPDATE g SET a = %s, b = %s WHERE id = 1", (6, 6)),
+                                Statement("UPDATE t SET txt = %s WHERE id = %s", ("it's", 99)),
+                                InsertRows("t", ("id", "txt", "num"), rows)])
+    assert counts == [1, 0, len(NASTY)]
+    with pytest.raises(DatabaseError) as exc:
+        await db.transact([Statement("UPDATE g SET a = %s WHERE id = 1", (7,)),
+                           InsertRows("t", ("id", "txt", "num"), [(100, "late", 1.0)]),
+                           Statement("UPDATE g SET b = %s WHERE id = 1", (7,))])
+    assert exc.value.is_check_failure
+    assert await db.fetchall("SELECT a, b FROM g") == [(6, 6)]
+    assert await db.fetchall("SELECT id, txt, num FROM t ORDER BY id") == rows
