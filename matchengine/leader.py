@@ -4,8 +4,8 @@
 what was committed, stops its publisher and frees the lease, so that a
 standby takes over at once — or until this engine cannot prove it still
 leads: a commit refused by the lease's fence (another engine leads), or, for
-one of a pair, its lease not renewed for `lease_timeout` or its liveness lock
-lost for good (a standby may lead by then).  It then steps down at once: the
+one of a pair, its liveness lock lost for good (a standby takes over on that
+signal).  It then steps down at once: the
 RPC port closes (and with it every client connection, so nothing that was not
 committed is ever answered), the uncommitted operations are dropped, the
 publisher is stopped.
@@ -103,23 +103,32 @@ class Leadership:
         return True
 
     async def _keep_lease(self) -> None:
-        """Check, every renewal interval, that this engine can still show it leads."""
+        """Check, every renewal interval, that this engine still holds its liveness lock.  One of a pair that
+        has lost it (its lease connection failed, and the lock cannot be taken back, or the database does not
+        answer for `lease_timeout`) steps down: a standby takes over on that very signal.  A sole engine
+        takes it back as soon as it can.  Slow commits alone are no reason to step down: a standby can
+        only take an expired lease if no renewal commits meanwhile, and then the fence refuses the next one."""
         pair = self.config.role == ROLE_STANDBY
+        slow_alerted = False
         while True:
             await asyncio.sleep(self.renew_interval)
             if self.operlog.deposed:
                 return
+            try:
+                async with asyncio.timeout(self.lease.timeout):
+                    held = await self.lease.still_held()
+            except TimeoutError:
+                held = False
+            if not held and pair:
+                log.critical("the lease's liveness lock is lost (its connection failed or trade_log does not "
+                             "answer) and cannot be taken back: stepping down, a standby may lead")
+                self.lost.set()
+                return
             silent = time.monotonic() - self.operlog.renewed_at
-            if pair and silent > self.lease.timeout:
-                log.critical("the lease was not renewed for %.1f s (is trade_log away?): stepping down, "
-                             "a standby may lead", silent)
-                self.lost.set()
-                return
-            if not await self.lease.still_held() and pair:
-                log.critical("the lease's liveness lock was lost (its connection failed) and cannot be taken "
-                             "back: stepping down, a standby may lead")
-                self.lost.set()
-                return
+            if silent > self.lease.timeout and not slow_alerted:
+                log.critical("no operation-log commit or lease renewal went through for %.1f s: is trade_log slow "
+                             "or away?", silent)
+            slow_alerted = silent > self.lease.timeout
 
     async def _stop(self) -> None:
         """A graceful stop: no new requests, everything appended committed, the publisher drained, the lease

@@ -157,8 +157,10 @@ class OperlogWriter:
                     continue
                 idle_for = self.renewed_at + self.renew_interval - time.monotonic()
                 if idle_for > 0:
+                    # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel (abandon)
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wakeup.wait(), idle_for)
+                        async with asyncio.timeout(idle_for):
+                            await self._wakeup.wait()
                     continue
                 await self._commit([])  # a renewal of the lease
                 continue

@@ -17,6 +17,7 @@ listed hold (a new day's table), it lists them again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator
@@ -138,7 +139,7 @@ class LogFollower:
                 await asyncio.sleep(self.gather_interval)
             self._stuck = True
             return
-        try:
-            await asyncio.wait_for(self._wakeup.wait(), self.poll_interval)
-        except TimeoutError:
-            pass
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow the cancel of a follower being stopped
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.poll_interval):
+                await self._wakeup.wait()

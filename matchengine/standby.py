@@ -34,6 +34,16 @@ FOLLOW_GATHER = 0.005
 RETRY_DELAYS = (0.05, 0.1, 0.25, 0.5, 1.0)
 
 
+async def _stop(task: asyncio.Task[None]) -> None:
+    """Cancel `task` and wait for it to end, cancelling again should a cancel be lost on the way."""
+    while not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait([task], timeout=0.1)
+    with contextlib.suppress(asyncio.CancelledError):
+        task.result()
+
+
 class LeaseWatch:
     def __init__(self, db: Database, lease: Lease, status: RoleStatus, replica: Replica | None) -> None:
         self.db = db
@@ -49,9 +59,7 @@ class LeaseWatch:
             return await self._watch(follower, following, stopping)
         finally:
             if following is not None:
-                following.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await following
+                await _stop(following)
 
     async def _watch(self, follower: LogFollower, following: asyncio.Task[None] | None,
                      stopping: asyncio.Event) -> tuple[LeaseRow, Verdict] | None:
