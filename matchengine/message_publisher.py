@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 RETRY_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0)
 KAFKA_BATCH_BYTES = 1 << 20
+TAGS_TIMEOUT = 10.0
 
 
 class MessagePublisher:
@@ -90,7 +91,8 @@ class MessagePublisher:
                                         max_request_size=KAFKA_BATCH_BYTES * 2, request_timeout_ms=10000)
             try:
                 await producer.start()
-                await self._create_topics()
+                if not set(TOPICS) <= set(producer.client.cluster.topics()):
+                    await self._create_topics()
                 await self._load_published_tags()
                 self._producer = producer
                 log.info("connected to kafka %s", self.brokers)
@@ -124,30 +126,42 @@ class MessagePublisher:
             await admin.close()
 
     async def _load_published_tags(self) -> None:
-        """Read the `op` header of the last message of each topic: what the broker already holds."""
+        """Read the `op` header of the last message of each topic: what the broker already holds.
+
+        All topics at once, each read only up to its end (an empty fetch would wait for its time-out: that
+        made the first publish wait 2 s per topic).  No answer within TAGS_TIMEOUT is a failure to connect,
+        not "nothing published", which would publish everything after the position again."""
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
         consumer = AIOKafkaConsumer(bootstrap_servers=self.brokers, enable_auto_commit=False, group_id=None,
                                     auto_offset_reset="earliest", request_timeout_ms=10000)
         await consumer.start()
         try:
+            partitions = [TopicPartition(topic, 0) for topic in TOPICS]
+            consumer.assign(partitions)
+            ends = await consumer.end_offsets(partitions)
+            last: dict[Any, Any] = {}
+            waiting = set()
+            for tp in partitions:
+                self.published[tp.topic] = (0, -1)
+                if ends[tp] > 0:
+                    # the broker may report the end as the last batch's base offset + 1: read from there
+                    consumer.seek(tp, ends[tp] - 1)
+                    waiting.add(tp)
+            deadline = time.monotonic() + TAGS_TIMEOUT
+            while waiting:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"no last message of {sorted(tp.topic for tp in waiting)} within "
+                                       f"{TAGS_TIMEOUT} s")
+                batches = await consumer.getmany(*waiting, timeout_ms=200, max_records=10000)
+                for tp, records in batches.items():
+                    if records:
+                        last[tp] = records[-1]
+                for tp in list(waiting):
+                    if tp in last and await consumer.position(tp) >= ends[tp]:
+                        waiting.discard(tp)
+                        self.published[tp.topic] = parse_header(last[tp].headers) or (0, -1)
             for topic in TOPICS:
-                tp = TopicPartition(topic, 0)
-                consumer.assign([tp])
-                end = (await consumer.end_offsets([tp]))[tp]
-                if end == 0:
-                    self.published[topic] = (0, -1)
-                    continue
-                # the broker may report the end as the last batch's base offset + 1: read that batch
-                consumer.seek(tp, end - 1)
-                last = None
-                while True:
-                    batch = (await consumer.getmany(tp, timeout_ms=2000, max_records=10000)).get(tp, [])
-                    if not batch:
-                        break
-                    last = batch[-1]
-                tag = parse_header(last.headers) if last is not None else None
-                self.published[topic] = tag if tag is not None else (0, -1)
                 log.info("kafka %s: last published message is %s", topic, self.published[topic])
         finally:
             await consumer.stop()

@@ -137,12 +137,11 @@ def _asset_rows(snap: Snapshot) -> list[tuple[Any, ...]]:
     return [(i, a.name, a.prec_save, a.prec_show) for i, a in enumerate(snap.assets, 1)]
 
 
-async def write_slice(db: Database, snap: Snapshot, stamp: int, keeptime: int, protect_oper_id: int) -> SliceInfo:
-    """Write `snap` as slice `stamp` (unix time), register it, drop expired slices.
-
-    The newest slice at or before `protect_oper_id` (where the publisher would
-    restart from) is never dropped.
-    """
+async def write_slice(db: Database, snap: Snapshot, stamp: int, keeptime: int, protect_oper_id: int,
+                      interval: int = 0) -> SliceInfo:
+    """Write `snap` as slice `stamp` (unix time), register it, drop the slices no longer kept
+    (`slices_to_drop`; the newest slice at or before `protect_oper_id`, where the publisher would restart
+    from, is always kept)."""
     names = {t: slice_table(t, stamp) for t in SLICE_TABLES}
     for table, name in names.items():
         await db.execute(f"DROP TABLE IF EXISTS `{name}`")
@@ -164,7 +163,7 @@ async def write_slice(db: Database, snap: Snapshot, stamp: int, keeptime: int, p
     info = SliceInfo(stamp, snap.oper_id, snap.order_id, snap.deal_id)
     log.info("slice %d written: %d orders, %d stops, %d balances, %d guard entries, oper id %d",
              stamp, len(snap.orders), len(snap.stops), len(snap.balances), len(snap.updates), snap.oper_id)
-    await drop_expired_slices(db, stamp, keeptime, protect_oper_id)
+    await drop_old_slices(db, stamp, keeptime, interval, protect_oper_id)
     return info
 
 
@@ -179,17 +178,41 @@ async def _write_rows(db: Database, table: str, columns: Sequence[str], items: S
         await asyncio.sleep(0)
 
 
-async def drop_expired_slices(db: Database, now: int, keeptime: int, protect_oper_id: int) -> None:
-    """Drop slices older than keeptime, always keeping at least one within it (as the original)."""
-    recent = await db.fetchall("SELECT COUNT(*) FROM `slice_history` WHERE `time` >= %s", (now - keeptime,))
-    if not recent or not recent[0][0]:
-        return
-    protected = await newest_slice(db, protect_oper_id)
-    rows = await db.fetchall("SELECT `id`, `time` FROM `slice_history` WHERE `time` < %s ORDER BY `id`",
-                             (now - keeptime,))
-    for slice_id, stamp in rows:
-        if protected is not None and stamp == protected.time:
+def slices_to_drop(slices: list[tuple[int, int, int]], now: int, keeptime: int, interval: int,
+                   protected: int | None) -> list[tuple[int, int]]:
+    """(id, time) of the slices to drop, of `slices` = (id, time, end_oper_id) in id order.
+
+    As the original: slices older than `keeptime` go, unless none is younger (then all stay).  Within
+    `keeptime`, of the slices an `interval` bucket (time // interval) holds, the first stays and those
+    made besides it (slices taken because the log grew long) go.  The newest slice and the `protected`
+    one (its time) always stay.
+    """
+    if not slices:
+        return []
+    newest = slices[-1][1]
+    recent = [s for s in slices if s[1] >= now - keeptime]
+    drop: list[tuple[int, int]] = []
+    buckets: set[int] = set()
+    for slice_id, stamp, _ in slices:
+        if stamp in (newest, protected):
             continue
+        if stamp < now - keeptime:
+            if recent:
+                drop.append((slice_id, stamp))
+            continue
+        bucket = stamp // interval if interval > 0 else stamp
+        if bucket in buckets:
+            drop.append((slice_id, stamp))
+        buckets.add(bucket)
+    return drop
+
+
+async def drop_old_slices(db: Database, now: int, keeptime: int, interval: int, protect_oper_id: int) -> None:
+    protected = await newest_slice(db, protect_oper_id)
+    rows = await db.fetchall("SELECT `id`, `time`, `end_oper_id` FROM `slice_history` ORDER BY `id`")
+    slices = [(int(i), int(t), int(o)) for i, t, o in rows]
+    for slice_id, stamp in slices_to_drop(slices, now, keeptime, interval,
+                                          protected.time if protected is not None else None):
         for table in SLICE_TABLES:
             await db.execute(f"DROP TABLE IF EXISTS `{slice_table(table, stamp)}`")
         await db.transact([Statement("DELETE FROM `slice_history` WHERE `id` = %s", (slice_id,))])

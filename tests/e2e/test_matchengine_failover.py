@@ -419,3 +419,45 @@ async def test_a_late_commit_of_a_dead_engine_is_in_the_state_of_the_restarted_o
         finally:
             await client.close()
             engine.stop()
+
+
+def refusal_of(engine: Daemon, timeout: float = 60.0) -> str:
+    """Start `engine`, which must stop with status 1; the last line it printed."""
+    engine.start(wait=False)
+    assert engine.proc is not None
+    engine.proc.wait(timeout)
+    assert engine.proc.returncode == 1, engine.log_text()[-2000:]
+    return engine.log_text().strip().splitlines()[-1]
+
+
+async def test_engines_configured_against_each_other_are_refused_with_one_line(
+        tmp_path: Path, broker: Broker, mysql_names: Callable[[str], str]) -> None:
+    log_db, history_db = mysql_names("log"), mysql_names("history")
+    first, second = pair(tmp_path, log_db=log_db, history_db=history_db, brokers=broker.address,
+                         lease_timeout=0.5, role="sole")
+    try:
+        start_engine(first)
+        wait_role(first, "leader")
+        # two sole engines on one log
+        assert refusal_of(second).startswith("config error: field 'role': ")
+        assert first.alive() and role_of(first)["role"] == "leader"
+        # a standby beside a sole engine; a standby without the exchange's name
+        second.config["role"] = "standby"
+        assert "leads exchange 'test-exchange' (term 1) as its sole engine" in refusal_of(second)
+        second.config["exchange"] = ""
+        assert refusal_of(second) == ("config error: field 'exchange': required with role 'standby': the name of "
+                                      "the exchange whose log it follows")
+        first.stop()
+        # a pair's engine pointed at another exchange's log; a sole engine beside a pair
+        first.config["role"] = "standby"
+        start_engine(first)
+        wait_role(first, "leader")
+        second.config.update(role="standby", exchange="other")
+        assert refusal_of(second) == ("config error: field 'exchange': the operation log in db_log belongs to "
+                                      "exchange 'test-exchange', this config names 'other'")
+        second.config.update(role="sole", exchange="test-exchange")
+        assert "a second engine of an exchange must run with role 'standby'" in refusal_of(second)
+        assert role_of(first)["role"] == "leader"
+    finally:
+        first.stop()
+        second.stop()
