@@ -1,4 +1,4 @@
-"""`python -m deploy.launcher [run|demo] [--data DIR] [--port-offset N]`.
+"""`python -m deploy.launcher [run|demo] [--data DIR] [--port-offset N] [--standby]`.
 
     run   (the default) start the whole exchange with embedded defaults and keep
           it running until Ctrl-C / SIGTERM; the next run resumes from the
@@ -14,7 +14,7 @@ import argparse
 import sys
 
 from . import configs, trader
-from .layout import ORIGINAL_PORTS, DataDir, Ports
+from .layout import ORIGINAL_PORTS, STANDBY_PORTS, DataDir, Ports
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -24,6 +24,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data", default="data", help="data directory (default ./data)")
     parser.add_argument("--port-offset", type=int, default=0,
                         help="add N to every daemon port (HTTP 8080+N, websocket 8090+N, ...)")
+    parser.add_argument("--standby", action="store_true",
+                        help="run a second matchengine as the hot standby of the first (docs/failover.md)")
     parser.add_argument("--auth-url", default=None,
                         help="accessws auth_url (server.auth); default: the launcher's demo endpoint, where the "
                              "token demo:<user id> names the user (and the market page's demo panel is on)")
@@ -36,7 +38,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not 0 < args.rate <= trader.MAX_RATE:
         parser.error(f"--rate must be above 0 and at most {trader.MAX_RATE}")
-    highest = max(ORIGINAL_PORTS.values()) + args.port_offset
+    highest = max(*ORIGINAL_PORTS.values(), *STANDBY_PORTS.values()) + args.port_offset
     lowest = min(ORIGINAL_PORTS.values()) + args.port_offset
     if lowest < 1 or highest > 65535:
         parser.error(f"--port-offset {args.port_offset} moves the ports out of 1..65535")
@@ -52,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         return demo(data, trade=args.trade, rate=args.rate, markets=args.market)
     from .run import Launcher
 
-    return Launcher(data, Ports(args.port_offset), auth_url=args.auth_url, sign_url=args.sign_url).run()
+    return Launcher(data, Ports(args.port_offset, args.standby), auth_url=args.auth_url,
+                    sign_url=args.sign_url).run()
 
 
 if __name__ == "__main__":

@@ -117,12 +117,22 @@ def _client(name: str, port: int) -> JsonObject:
     return {"name": name, "addr": [_tcp(port)], "max_pkg_size": BACKEND_PACKAGE_SIZE}
 
 
-def matchengine_config(data: DataDir, ports: Ports, infra: Infrastructure, exchange: JsonObject) -> JsonObject:
-    return {
-        **_common("matchengine", data, ports),
+def _engine_client(ports: Ports) -> JsonObject:
+    """The gateways' matchengine client: with `--standby` both engines, the list tried again every 0.1 s."""
+    client = _client("matchengine", ports["matchengine"])
+    if ports.standby:
+        client["addr"].append(_tcp(ports["matchengine_standby"]))
+        client["reconnect_timeout"] = 0.1
+    return client
+
+
+def matchengine_config(data: DataDir, ports: Ports, infra: Infrastructure, exchange: JsonObject,
+                       name: str = "matchengine") -> JsonObject:
+    config = {
+        **_common(name, data, ports),
         "debug": False,
-        "svr": _rpc_server(ports["matchengine"], 10240),
-        "cli": _tcp(ports["matchengine_cli"]),
+        "svr": _rpc_server(ports[name], 10240),
+        "cli": _tcp(ports[f"{name}_cli"]),
         "db_log": {"sqlite": str(data.trade_log_db)},
         "db_history": {"sqlite": str(data.trade_history_db)},
         "exchange_file": str(data.exchange_file),
@@ -131,6 +141,14 @@ def matchengine_config(data: DataDir, ports: Ports, infra: Infrastructure, excha
         "slice_keeptime": 259200,
         "cache_timeout": 0.1,
     }
+    if ports.standby:
+        config.update(role="standby", exchange=STANDBY_EXCHANGE)
+    return config
+
+
+def standby_matchengine_config(data: DataDir, ports: Ports, infra: Infrastructure,
+                               exchange: JsonObject) -> JsonObject:
+    return matchengine_config(data, ports, infra, exchange, STANDBY_ENGINE)
 
 
 def readhistory_config(data: DataDir, ports: Ports, infra: Infrastructure, exchange: JsonObject) -> JsonObject:
@@ -150,7 +168,7 @@ def accesshttp_config(data: DataDir, ports: Ports, infra: Infrastructure, exchan
         "monitor": {"bind": _tcp(ports["http_monitor"]), "max_pkg_size": 1024},
         "worker_num": 1,
         "timeout": 1.0,
-        "matchengine": _client("matchengine", ports["matchengine"]),
+        "matchengine": _engine_client(ports),
         "marketprice": _client("marketprice", ports["marketprice"]),
         "readhistory": _client("readhistory", ports["readhistory"]),
         "ui": {"ws_url": ports.ws_url, "demo": infra.demo, "depth_limit": UI_DEPTH_LIMIT, "depth_merge": DEPTH_MERGE},
@@ -176,7 +194,7 @@ def accessws_config(data: DataDir, ports: Ports, infra: Infrastructure, exchange
         "svr": {"bind": [_tcp(ports["ws"])], "max_pkg_size": 102400, "protocol": "chat"},
         "monitor": {"bind": _tcp(ports["ws_monitor"]), "max_pkg_size": 1024},
         "worker_num": 1,
-        "matchengine": _client("matchengine", ports["matchengine"]),
+        "matchengine": _engine_client(ports),
         "marketprice": _client("marketprice", ports["marketprice"]),
         "readhistory": _client("readhistory", ports["readhistory"]),
         "orders": {"brokers": infra.brokers, "topic": "orders", "partition": 0},
@@ -213,6 +231,11 @@ BUILDERS: dict[str, Builder] = {
 }
 DAEMONS = tuple(BUILDERS)
 
+# `--standby`: a second matchengine, the standby of a failover pair with the first (docs/failover.md)
+STANDBY_ENGINE = "matchengine_standby"
+STANDBY_EXCHANGE = "local"
+PACKAGE = {STANDBY_ENGINE: "matchengine"}
+
 # The port that shows a daemon is serving, once it has printed "server start".
 READY_PORT = {
     "alertcenter": "alertcenter",
@@ -224,16 +247,35 @@ READY_PORT = {
 }
 
 
+def daemons(ports: Ports) -> tuple[str, ...]:
+    """The daemons to run, in start-up order."""
+    if not ports.standby:
+        return DAEMONS
+    index = DAEMONS.index("matchengine") + 1
+    return (*DAEMONS[:index], STANDBY_ENGINE, *DAEMONS[index:])
+
+
+def ready_port(name: str, ports: Ports) -> int:
+    if ports.standby and name == "matchengine":
+        return ports["matchengine"]  # a pair's first engine prints "server start" as a standby: wait until it leads
+    if name == STANDBY_ENGINE:
+        return ports["matchengine_standby_cli"]
+    return ports[READY_PORT[name]]
+
+
 def build_configs(data: DataDir, ports: Ports, infra: Infrastructure) -> dict[str, JsonObject]:
     exchange = load_exchange(data)
-    return {name: build(data, ports, infra, exchange) for name, build in BUILDERS.items()}
+    configs = {name: build(data, ports, infra, exchange) for name, build in BUILDERS.items()}
+    if ports.standby:
+        configs[STANDBY_ENGINE] = standby_matchengine_config(data, ports, infra, exchange)
+    return configs
 
 
 def validate(name: str, config: JsonObject) -> None:
     """Read `config` with the daemon's own loader; ConfigError naming the field if it is wrong."""
     import importlib
 
-    loader = importlib.import_module(f"{name}.config")
+    loader = importlib.import_module(f"{PACKAGE.get(name, name)}.config")
     loader.load_config(Section(copy.deepcopy(config)))
 
 

@@ -42,20 +42,30 @@ PORT_ROLES = {
     "readhistory": "readhistory RPC",
     "alertcenter": "alertcenter",
 }
+# The second matchengine of `--standby` (docs/failover.md), next to the first one's ports.
+STANDBY_PORTS = {
+    "matchengine_standby": 7318,
+    "matchengine_standby_cli": 7319,
+}
+PORT_ROLES.update({"matchengine_standby": "standby matchengine RPC",
+                   "matchengine_standby_cli": "standby matchengine CLI"})
 UDP_TOO = ("alertcenter",)
 
 
 @dataclass(frozen=True, slots=True)
 class Ports:
-    """The fixed ports of the daemons: the original's, each plus `offset`."""
+    """The fixed ports of the daemons: the original's, each plus `offset` (with `standby`, the second
+    matchengine's too)."""
 
     offset: int = 0
+    standby: bool = False
 
     def __getitem__(self, role: str) -> int:
-        return ORIGINAL_PORTS[role] + self.offset
+        return {**ORIGINAL_PORTS, **STANDBY_PORTS}[role] + self.offset
 
     def items(self) -> list[tuple[str, int]]:
-        return [(role, self[role]) for role in ORIGINAL_PORTS]
+        roles = [*ORIGINAL_PORTS, *(STANDBY_PORTS if self.standby else ())]
+        return [(role, self[role]) for role in roles]
 
     @property
     def http_url(self) -> str:

@@ -135,9 +135,15 @@ class Launcher:
         create_databases(self.data)
 
     def _daemon_child(self, name: str) -> Child:
-        argv = [sys.executable, "-m", name, str(self.data.config_file(name))]
-        return Child(name, argv, self.data.output_file(name), cwd=self.data.root, env=daemon_env(self.data),
-                     ready_text="server start", stop_timeout=STOP_TIMEOUT.get(name, DEFAULT_STOP_TIMEOUT))
+        package = cfg.PACKAGE.get(name, name)
+        argv = [sys.executable, "-m", package, str(self.data.config_file(name))]
+        env = daemon_env(self.data)
+        if package != name:  # a second copy of a daemon: its lock file in a directory of its own
+            lock_dir = self.data.run / name
+            lock_dir.mkdir(exist_ok=True)
+            env["VIABTC_LOCK_DIR"] = str(lock_dir)
+        return Child(name, argv, self.data.output_file(name), cwd=self.data.root, env=env,
+                     ready_text="server start", stop_timeout=STOP_TIMEOUT.get(package, DEFAULT_STOP_TIMEOUT))
 
     def _start(self, child: Child, *, port: int, timeout: float) -> None:
         child.start()
@@ -146,10 +152,9 @@ class Launcher:
         say(f"  {child.name:<12} up in {took:4.1f} s  (port {port}, pid {child.pid})")
 
     def _start_daemons(self) -> None:
-        for name in cfg.DAEMONS:
-            port = self.ports[cfg.READY_PORT[name]]
-            self._start(self._daemon_child(name), port=port,
-                        timeout=START_TIMEOUT.get(name, DEFAULT_START_TIMEOUT))
+        for name in cfg.daemons(self.ports):
+            self._start(self._daemon_child(name), port=cfg.ready_port(name, self.ports),
+                        timeout=START_TIMEOUT.get(cfg.PACKAGE.get(name, name), DEFAULT_START_TIMEOUT))
 
     def _demo_command(self) -> str:
         default = self.data.root == Path("data").resolve()
@@ -181,7 +186,7 @@ class Launcher:
                 status = child.exit_status()
                 if status is None or self.stop_requested:
                     continue
-                if status < 0 and child.name in cfg.DAEMONS:
+                if status < 0 and child.name in cfg.daemons(self.ports):
                     say(f"{child.name} was killed by {signal.Signals(-status).name}: "
                         f"starting it again in {RESTART_DELAY:.0f} s")
                     child.stop()  # clears what is left of its session (workers, the publisher)
