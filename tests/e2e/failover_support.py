@@ -44,14 +44,16 @@ def role_of(engine: Daemon) -> dict[str, str]:
     return dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
 
 
-def wait_role(engine: Daemon, role: str, timeout: float = 60.0, *, current: bool = False) -> dict[str, str]:
-    """Wait until `engine` plays `role` (a standby, with `current`, no more than 100 operations behind)."""
+def wait_role(engine: Daemon, role: str, timeout: float = 60.0, *, current: bool = False,
+              daemonized: bool = False) -> dict[str, str]:
+    """Wait until `engine` plays `role` (a standby, with `current`, no more than 100 operations behind).
+    `daemonized`: started with --daemon (the process started has exited; its worker answers the CLI)."""
     deadline = time.monotonic() + timeout
     while True:
         info = role_of(engine)
         if info.get("role") == role and (not current or int(info.get("lag", "1000000")) < 100):
             return info
-        assert engine.alive(), engine.log_text()[-3000:]
+        assert daemonized or engine.alive(), engine.log_text()[-3000:]
         assert time.monotonic() < deadline, f"{engine.workdir.name} is not {role}: {info}"
         time.sleep(0.02)
 

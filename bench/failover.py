@@ -1,0 +1,350 @@
+"""A failover pair of matchengines (docs/failover.md): takeover time, the standby's lag and cost, the fence's cost.
+
+Modes (each prints one JSON object):
+  takeover  two engines (role "standby", with their watchdogs, as deployed) on fresh MariaDB
+            databases, the broker, an accesshttp listing both.  A client writes balance.update
+            through HTTP without pause; each round kills the leader's worker with SIGKILL and
+            measures the time from the kill to the first write acknowledged after it.  The
+            watchdog restarts the killed worker, which comes back as the standby; the next round
+            starts once it is current.  `--book N` first puts N resting orders in the book
+            (written straight into the operation log, then sliced, so that both engines hold
+            them); report: the distribution over `--rounds` takeovers.
+  follow    the leader under the order stream of engine_rpc.py `throughput`, alternately with
+            the standby stopped (as if there were none) and following, `--repeat` times each:
+            accepted orders/s of every run, the standby's lag (operations behind, and how old
+            each applied operation was) sampled every 50 ms, its CPU µs per order.
+  fence     the operation-log writer in this process against MariaDB, with and without the
+            lease's fence statement in every commit: commits/s one operation at a time, and
+            operations/s in group commits of 1,000.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import aiohttp
+
+from bench.engine_rpc import connections, fund, progress, wait_caught_up
+from bench.harness import CpuMeter, order_stream, run_stream, write_operation_log
+from common.config import DatabaseConfig, Section
+from common.schema import HISTORY_POSITION, MESSAGE_POSITION
+from common.storage import open_database
+from matchengine.commands import Commands
+from matchengine.config import load_config
+from matchengine.engine import Engine
+from matchengine.history_writer import HISTORY_STRIPES, ensure_history_tables
+from matchengine.lease import Lease, liveness_lock
+from matchengine.operlog import OperlogWriter
+from matchengine.positions import read_position
+from matchengine.slice import ensure_log_tables
+from tests.e2e.accesshttp_stack import http_port
+from tests.e2e.failover_support import gateway_for, pair, role_of, wait_role
+from tests.support import Broker, Daemon, cli_command, cli_port, drop_databases, unique_name
+
+USERS = 1000
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+
+    def at(p: float) -> float:
+        return round(ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000, 1)
+
+    return {"min_ms": at(0), "p50_ms": at(50), "p90_ms": at(90), "max_ms": at(100),
+            "mean_ms": round(statistics.mean(ordered) * 1000, 1)}
+
+
+def start_daemon_mode(engine: Daemon, timeout: float = 900) -> None:
+    """`python -m matchengine config --daemon`: the watchdog restarts a killed worker.  (The process
+    started daemonises and exits at once: wait for the CLI to say what the worker does.)"""
+    engine.start(wait=False, extra=("--daemon",))
+    deadline = time.monotonic() + timeout
+    while role_of(engine).get("role") not in ("leader", "standby"):
+        assert time.monotonic() < deadline, engine.log_text()[-2000:]
+        time.sleep(0.1)
+
+
+def leader_pid(engines: list[Daemon]) -> tuple[Daemon, int]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for engine in engines:
+            info = role_of(engine)
+            if info.get("role") == "leader":
+                return engine, int(info["leader"].rsplit(" ", 1)[1])
+        time.sleep(0.05)
+    raise TimeoutError("no leader")
+
+
+async def prepare_book(config: dict[str, Any], book: int) -> None:
+    """Funded users and `book` resting orders in the operation log, all counted as published."""
+    engine_config = load_config(Section(config))
+    commands = Commands(Engine(engine_config.assets, engine_config.markets))
+    last_id, _ = await write_operation_log(engine_config.db_log, commands, users=USERS, book=book, orders=0,
+                                           money_prec=2)
+    log_db, history_db = open_database(engine_config.db_log), open_database(engine_config.db_history)
+    await history_db.start()
+    await ensure_history_tables(history_db)
+    for row in range(1, HISTORY_STRIPES + 1):
+        await read_position(history_db, HISTORY_POSITION.name, row, last_id)
+    await read_position(log_db, MESSAGE_POSITION.name, 1, last_id)
+    await log_db.close()
+    await history_db.close()
+
+
+async def write_without_pause(port: int, stop: asyncio.Event, acks: list[float]) -> None:
+    url = f"http://127.0.0.1:{port}/"
+    business_id = random.randrange(1 << 40)
+    async with aiohttp.ClientSession() as session:
+        while not stop.is_set():
+            business_id += 1
+            body = {"id": 1, "method": "balance.update", "params": [7, "BTC", "deposit", business_id, "1", {}]}
+            try:
+                async with session.post(url, json=body, timeout=aiohttp.ClientTimeout(total=0.5)) as response:
+                    answer = await response.json(content_type=None) if response.status == 200 else None
+            except (aiohttp.ClientError, TimeoutError):
+                answer = None
+            if answer is not None and answer.get("error") is None:
+                acks.append(time.monotonic())
+            else:
+                await asyncio.sleep(0.002)
+
+
+async def takeover(args: argparse.Namespace, workdir: Path, broker: Broker) -> dict[str, Any]:
+    log_db, history_db = unique_name("bench_fo_log"), unique_name("bench_fo_history")
+    engines = pair(workdir, log_db=log_db, history_db=history_db, brokers=broker.address)
+    gateway = None
+    try:
+        if args.book:
+            progress(f"writing {args.book} resting orders into the operation log")
+            await prepare_book(engines[0].config, args.book)
+        for engine in engines:
+            start_daemon_mode(engine)
+        wait_role(engines[1], "standby", 900, current=True, daemonized=True)
+        if args.book:
+            leader, _ = leader_pid(engines)
+            progress("making a slice")
+            assert cli_command(leader.config, "makeslice", timeout=900) == "OK\n"
+        gateway = gateway_for(workdir, engines)
+        stop = asyncio.Event()
+        acks: list[float] = []
+        writer = asyncio.create_task(write_without_pause(http_port(gateway.config), stop, acks))
+        times: list[float] = []
+        try:
+            for round_number in range(args.rounds):
+                leader, pid = await asyncio.to_thread(leader_pid, engines)
+                standby = engines[1 - engines.index(leader)]
+                await asyncio.to_thread(partial(wait_role, standby, "standby", 900, current=True, daemonized=True))
+                await asyncio.sleep(1.0)
+                killed_at = time.monotonic()
+                signal_pid(pid, signal.SIGKILL)
+                while not acks or acks[-1] <= killed_at:
+                    await asyncio.sleep(0.001)
+                    assert time.monotonic() - killed_at < 60, "no write acknowledged within 60 s"
+                first = next(t for t in acks if t > killed_at)
+                times.append(first - killed_at)
+                progress(f"round {round_number + 1}: first write acknowledged {times[-1] * 1000:.0f} ms after the kill")
+                # back from its watchdog as the standby
+                await asyncio.to_thread(partial(wait_role, leader, "standby", 900, current=True, daemonized=True))
+        finally:
+            stop.set()
+            await writer
+        return {"bench": "failover_takeover", "resting_orders": args.book, "rounds": len(times),
+                "kill_to_first_acknowledged_write": percentiles(times),
+                "all_ms": [round(t * 1000, 1) for t in times]}
+    finally:
+        if gateway is not None:
+            gateway.stop()
+        for engine in engines:
+            stop_daemon_mode(engine)
+        drop_databases(log_db, history_db)
+
+
+def signal_pid(pid: int, signo: int) -> None:
+    import os
+
+    os.kill(pid, signo)
+
+
+def stop_daemon_mode(engine: Daemon) -> None:
+    """SIGTERM to the watchdog and its worker (the processes holding the engine's lock file)."""
+    import os
+
+    lock = engine.workdir / "matchengine.lock"
+    holders = set()
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                for fd in (proc / "fd").iterdir():
+                    if fd.resolve() == lock:
+                        holders.add(int(proc.name))
+            except OSError:
+                continue
+    for pid in holders:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 60
+    while holders and time.monotonic() < deadline:
+        holders = {pid for pid in holders if Path(f"/proc/{pid}").exists()}
+        time.sleep(0.1)
+    engine.stop()
+
+
+async def follow(args: argparse.Namespace, workdir: Path, broker: Broker) -> dict[str, Any]:
+    """Runs of the order stream against the leader, alternately with the standby stopped (SIGSTOP: for the
+    leader as if there were none) and following, each once history and Kafka have caught up."""
+    log_db, history_db = unique_name("bench_fo_log"), unique_name("bench_fo_history")
+    engines = pair(workdir, log_db=log_db, history_db=history_db, brokers=broker.address)
+    leader, standby = engines
+    try:
+        leader.start(wait=False)
+        leader.wait_ready(120, port=cli_port(leader.config))
+        wait_role(leader, "leader")
+        conns = await connections(leader, args.connections)
+        await fund(conns, USERS)
+        rnd = random.Random(1)
+        await run_stream(conns, 201, order_stream(rnd, args.book, USERS, taker_ratio=0.0, band=200), 256)
+        standby.start(wait=False)
+        standby.wait_ready(300, port=cli_port(standby.config))
+        wait_role(standby, "standby", 300, current=True)
+        rates: dict[str, list[float]] = {"alone": [], "with_standby": []}
+        samples: list[tuple[int, float]] = []
+        cpu: list[dict[str, dict[str, float]]] = []
+        for _ in range(args.repeat):
+            for mode in ("alone", "with_standby"):
+                if mode == "alone":
+                    standby.signal(signal.SIGSTOP)
+                else:
+                    standby.signal(signal.SIGCONT)
+                    wait_role(standby, "standby", 300, current=True)
+                wait_caught_up(leader)
+                progress(f"the leader {mode.replace('_', ' ')}")
+                stop = asyncio.Event()
+                sampler = asyncio.create_task(sample_lag(standby, stop, samples)) if mode == "with_standby" else None
+                meter = CpuMeter({"leader": leader.pid, "standby": standby.pid})
+                meter.start()
+                tally, seconds = await run_stream(conns, 201, order_stream(rnd, args.orders, USERS), args.inflight,
+                                                  args.duration)
+                if sampler is not None:
+                    cpu.append(meter.stop(tally.accepted, seconds))
+                    stop.set()
+                    await sampler
+                rates[mode].append(tally.accepted / seconds)
+        for conn in conns:
+            conn.close()
+        lags = sorted(lag for lag, _ in samples)
+        delays = [delay / 1000 for _, delay in samples]
+        return {
+            "bench": "failover_follow",
+            "leader_orders_per_s_alone": [round(r) for r in rates["alone"]],
+            "leader_orders_per_s_with_standby": [round(r) for r in rates["with_standby"]],
+            "standby_lag_operations": {"p50": lags[len(lags) // 2], "p99": lags[int(len(lags) * 0.99)],
+                                       "max": lags[-1]} if lags else None,
+            "standby_apply_delay": percentiles(delays) if delays else None,
+            "standby_cpu_us_per_order": [c["standby"]["cpu_us_per_order"] for c in cpu],
+            "standby_cpu_pct": [c["standby"]["cpu_pct"] for c in cpu],
+            "leader_cpu_us_per_order": [c["leader"]["cpu_us_per_order"] for c in cpu],
+        }
+    finally:
+        for engine in engines:
+            if engine.alive():
+                engine.signal(signal.SIGCONT)
+            engine.stop()
+        drop_databases(log_db, history_db)
+
+
+async def sample_lag(standby: Daemon, stop: asyncio.Event, samples: list[tuple[int, float]]) -> None:
+    while not stop.is_set():
+        info = await asyncio.to_thread(role_of, standby)
+        if info:
+            samples.append((int(info["lag"]), float(info["apply delay ms"])))
+        await asyncio.sleep(0.05)
+
+
+async def fence(args: argparse.Namespace) -> dict[str, Any]:
+    name = unique_name("bench_fence")
+    config = DatabaseConfig(host="127.0.0.1", user="root", password="", name=name)
+    db = open_database(config)
+    await db.start()
+    await ensure_log_tables(db)
+    lease = Lease(db, liveness_lock(config), exchange="bench", role="sole", timeout=3.0)
+    await lease.prepare()
+    assert await lease.take(await lease.read(), expired=False)
+    result: dict[str, Any] = {"bench": "failover_fence"}
+    try:
+        last = 0
+        for _ in range(args.repeat):
+            for label, fence_statement in (("without_fence", None), ("with_fence", lease.fence_statement)):
+                writer = OperlogWriter(db, last, fence=fence_statement, renew_interval=3600)
+                writer.start()
+                params = [1, "BTC", "deposit", 1, "1", {"note": "x" * 40}]
+                started = time.perf_counter()
+                for _ in range(args.single):
+                    writer.append(time.time(), "update_balance", params)
+                    await writer.flush()
+                single = args.single / (time.perf_counter() - started)
+                started = time.perf_counter()
+                for _ in range(args.batches):
+                    for _ in range(1000):
+                        writer.append(time.time(), "update_balance", params)
+                    await writer.flush()
+                batched = args.batches * 1000 / (time.perf_counter() - started)
+                await writer.stop()
+                last = writer.last_id
+                entry = result.setdefault(label, {"commits_per_s_one_at_a_time": [],
+                                                  "operations_per_s_in_groups_of_1000": []})
+                entry["commits_per_s_one_at_a_time"].append(round(single))
+                entry["operations_per_s_in_groups_of_1000"].append(round(batched))
+    finally:
+        await lease.close()
+        await db.close()
+        drop_databases(name)
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("mode", choices=("takeover", "follow", "fence"))
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--book", type=int, default=0, help="takeover: resting orders; follow: the book (10000)")
+    ap.add_argument("--orders", type=int, default=400000)
+    ap.add_argument("--duration", type=float, default=15.0)
+    ap.add_argument("--inflight", type=int, default=256)
+    ap.add_argument("--connections", type=int, default=4)
+    ap.add_argument("--single", type=int, default=500, help="fence: commits of one operation each")
+    ap.add_argument("--batches", type=int, default=50, help="fence: group commits of 1,000 operations")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="fence, follow: alternate the two cases this many times")
+    args = ap.parse_args()
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    if args.mode == "fence":
+        print(json.dumps(asyncio.run(fence(args))))
+        return
+    if args.mode == "follow" and not args.book:
+        args.book = 10000
+    workdir = Path(tempfile.mkdtemp(prefix="bench_failover_"))
+    broker = Broker().start()
+    try:
+        run = takeover if args.mode == "takeover" else follow
+        print(json.dumps(asyncio.run(run(args, workdir, broker))))
+    finally:
+        broker.stop()
+
+
+if __name__ == "__main__":
+    main()
