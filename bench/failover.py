@@ -16,6 +16,11 @@ Modes (each prints one JSON object):
   fence     the operation-log writer in this process against MariaDB, with and without the
             lease's fence statement in every commit: commits/s one operation at a time, and
             operations/s in group commits of 1,000.
+  publisher a single engine whose log holds `--log` operations since the last slice (none), all
+            published; under a steady order stream, its publisher is killed (`--fault kill`) or
+            MySQL is cut off for 10 s (`--fault outage`, through a proxy): writes refused, when
+            the publisher reported its positions again, how long its rebuild took, the most
+            operations left unpublished.
 """
 
 from __future__ import annotations
@@ -94,14 +99,7 @@ async def prepare_book(config: dict[str, Any], book: int) -> None:
     commands = Commands(Engine(engine_config.assets, engine_config.markets))
     last_id, _ = await write_operation_log(engine_config.db_log, commands, users=USERS, book=book, orders=0,
                                            money_prec=2)
-    log_db, history_db = open_database(engine_config.db_log), open_database(engine_config.db_history)
-    await history_db.start()
-    await ensure_history_tables(history_db)
-    for row in range(1, HISTORY_STRIPES + 1):
-        await read_position(history_db, HISTORY_POSITION.name, row, last_id)
-    await read_position(log_db, MESSAGE_POSITION.name, 1, last_id)
-    await log_db.close()
-    await history_db.close()
+    await mark_published(engine_config, last_id)
 
 
 async def write_without_pause(port: int, stop: asyncio.Event, acks: list[float]) -> None:
@@ -275,6 +273,85 @@ async def sample_lag(standby: Daemon, stop: asyncio.Event, samples: list[tuple[i
         await asyncio.sleep(0.05)
 
 
+async def publisher_fault(args: argparse.Namespace, workdir: Path, broker: Broker) -> dict[str, Any]:
+    from bench.engine_rpc import status
+    from tests.e2e.test_matchengine_publisher_faults import publisher_of
+    from tests.proxy import TcpProxy
+    from tests.support import MYSQL, engine_config
+
+    log_db, history_db = unique_name("bench_pub_log"), unique_name("bench_pub_history")
+    config = engine_config(workdir, log_db=log_db, history_db=history_db, brokers=broker.address)
+    proxy = TcpProxy(MYSQL["port"]).start()
+    for key in ("db_log", "db_history"):
+        config[key]["port"] = proxy.port
+    engine = Daemon("matchengine", config, workdir)
+    try:
+        progress(f"writing {args.log} operations into the operation log")
+        engine_cfg = load_config(Section(config))
+        commands = Commands(Engine(engine_cfg.assets, engine_cfg.markets))
+        last_id, _ = await write_operation_log(engine_cfg.db_log, commands, users=USERS, book=10000,
+                                               orders=max(0, args.log - 10000 - 2 * USERS), money_prec=2)
+        await mark_published(engine_cfg, last_id)
+        started = time.monotonic()
+        engine.start(wait=False)
+        engine.wait_ready(1800, port=cli_port(engine.config))
+        progress(f"engine up in {time.monotonic() - started:.1f} s; waiting for its publisher")
+        while status(engine)["history pending"] > 1000:
+            time.sleep(0.2)
+        conns = await connections(engine, 2)
+        rnd = random.Random(5)
+        pending: list[tuple[float, int]] = []
+        stop = asyncio.Event()
+
+        async def watch() -> None:
+            while not stop.is_set():
+                s = await asyncio.to_thread(status, engine)
+                pending.append((time.monotonic(), s["history pending"]))
+                await asyncio.sleep(0.1)
+
+        watcher = asyncio.create_task(watch())
+        load = asyncio.create_task(run_stream(conns, 201, order_stream(rnd, 10_000_000, USERS), 16,
+                                              args.duration))
+        await asyncio.sleep(2.0)
+        fault_at = time.monotonic()
+        if args.fault == "kill":
+            signal_pid(publisher_of(engine), signal.SIGKILL)
+            back_at = fault_at
+        else:
+            proxy.cut()
+            await asyncio.sleep(10.0)
+            proxy.restore()
+            back_at = time.monotonic()
+        tally, seconds = await load
+        stop.set()
+        await watcher
+        for conn in conns:
+            conn.close()
+        after = [(t, p) for t, p in pending if t >= back_at]
+        peak = max(after, key=lambda item: item[1])
+        caught_up = next((t for t, p in after if t > peak[0] and p < 1000), None)
+        return {"bench": "failover_publisher_fault", "fault": args.fault, "operations_since_slice": last_id,
+                "refused_writes": tally.errors.get(3, 0), "accepted": tally.accepted,
+                "orders_per_s": round(tally.accepted / seconds),
+                "unpublished_peak": peak[1], "unpublished_peak_after_s": round(peak[0] - back_at, 2),
+                "caught_up_after_s": round(caught_up - back_at, 2) if caught_up else None}
+    finally:
+        engine.stop()
+        proxy.stop()
+        drop_databases(log_db, history_db)
+
+
+async def mark_published(config: Any, last_id: int) -> None:
+    log_db, history_db = open_database(config.db_log), open_database(config.db_history)
+    await history_db.start()
+    await ensure_history_tables(history_db)
+    for row in range(1, HISTORY_STRIPES + 1):
+        await read_position(history_db, HISTORY_POSITION.name, row, last_id)
+    await read_position(log_db, MESSAGE_POSITION.name, 1, last_id)
+    await log_db.close()
+    await history_db.close()
+
+
 async def fence(args: argparse.Namespace) -> dict[str, Any]:
     name = unique_name("bench_fence")
     config = DatabaseConfig(host="127.0.0.1", user="root", password="", name=name)
@@ -318,7 +395,9 @@ async def fence(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("mode", choices=("takeover", "follow", "fence"))
+    ap.add_argument("mode", choices=("takeover", "follow", "fence", "publisher"))
+    ap.add_argument("--log", type=int, default=500_000, help="publisher: operations since the last slice")
+    ap.add_argument("--fault", choices=("kill", "outage"), default="kill")
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--book", type=int, default=0, help="takeover: resting orders; follow: the book (10000)")
     ap.add_argument("--orders", type=int, default=400000)
@@ -340,7 +419,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench_failover_"))
     broker = Broker().start()
     try:
-        run = takeover if args.mode == "takeover" else follow
+        run = {"takeover": takeover, "follow": follow, "publisher": publisher_fault}[args.mode]
         print(json.dumps(asyncio.run(run(args, workdir, broker))))
     finally:
         broker.stop()

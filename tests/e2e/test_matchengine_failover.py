@@ -8,11 +8,15 @@ broker, and an accesshttp whose matchengine client lists both engines.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
 import re
+import shutil
 import signal
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -27,12 +31,13 @@ from common.errors import RpcError
 from common.rpc import RpcClient, RpcTimeout, RpcUnavailable
 from tests.conftest import start_engine
 from tests.e2e.accesshttp_stack import http_port
+from tests.e2e.deploy_support import DEPLOY, lock_holders
 from tests.e2e.engine_driver import call_until_up, connect, dump_state
-from tests.e2e.failover_support import gateway_for, pair, role_of, start_pair, wait_role
+from tests.e2e.failover_support import gateway_for, pair, pair_configs, role_of, start_pair, wait_role
 from tests.e2e.test_matchengine_durability import history_rows
 from tests.mariadb_server import OwnMariaDB
 from tests.proxy import TcpProxy
-from tests.support import MYSQL, Broker, Daemon, cli_port, engine_config, mysql_query
+from tests.support import MYSQL, ROOT, Broker, Daemon, cli_port, engine_config, mysql_query
 
 USERS = 30
 
@@ -461,3 +466,44 @@ async def test_engines_configured_against_each_other_are_refused_with_one_line(
     finally:
         first.stop()
         second.stop()
+
+
+def test_a_pair_run_by_restart_sh_hands_over_on_a_restart(
+        tmp_path: Path, broker: Broker, mysql_names: Callable[[str], str]) -> None:
+    """Both engines as in production: deploy/matchengine/shell/restart.sh with the pair's sample config
+    (conf/standby.json), each host (here a directory) with its own lock.  Restarting the leader hands the
+    lease to the standby at once (a graceful stop frees it) and brings the old leader back as the standby."""
+    sample = json.loads((DEPLOY / "matchengine" / "conf" / "standby.json").read_text())
+    assert (sample["role"], sample["exchange"]) == ("standby", "main")
+    log_db, history_db = mysql_names("log"), mysql_names("history")
+    hosts = []
+    for name, config in zip(("a", "b"), pair_configs(tmp_path, log_db=log_db, history_db=history_db,
+                                                     brokers=broker.address), strict=True):
+        root = tmp_path / f"host_{name}"
+        shutil.copytree(DEPLOY / "matchengine" / "shell", root / "shell")
+        (root / "conf").mkdir()
+        config.update(role=sample["role"], exchange=sample["exchange"], lease_timeout=sample["lease_timeout"])
+        (root / "conf" / "standby.json").write_text(json.dumps(config))
+        hosts.append((root, Daemon("matchengine", config, root)))
+
+    def restart(root: Path) -> subprocess.CompletedProcess[str]:
+        env = dict(os.environ, VIABTC_LOCK_DIR=str(root / "run"), VIABTC_PYTHON=sys.executable, PYTHONPATH=str(ROOT))
+        return subprocess.run([str(root / "shell" / "restart.sh"), str(root / "conf" / "standby.json")],
+                              capture_output=True, text=True, env=env, timeout=120, cwd="/")
+
+    try:
+        for root, _ in hosts:
+            result = restart(root)
+            assert result.returncode == 0 and "matchengine: started" in result.stdout, result
+        (a_root, a), (_, b) = hosts
+        wait_role(a, "leader", daemonized=True)
+        wait_role(b, "standby", current=True, daemonized=True)
+        result = restart(a_root)
+        assert result.returncode == 0 and "matchengine: stopping" in result.stdout, result
+        assert wait_role(b, "leader", daemonized=True)["takeovers"] == "1"
+        wait_role(a, "standby", current=True, daemonized=True)
+    finally:
+        for root, _ in hosts:
+            for pid in lock_holders(root / "run" / "matchengine.lock"):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
