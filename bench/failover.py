@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import aiohttp
 
 from bench.engine_rpc import connections, fund, progress, wait_caught_up
-from bench.harness import CpuMeter, order_stream, run_stream, write_operation_log
+from bench.harness import CpuSpan, order_stream, run_stream, write_operation_log
 from common.config import DatabaseConfig, Section
 from common.schema import HISTORY_POSITION, MESSAGE_POSITION
 from common.storage import open_database
@@ -221,7 +221,7 @@ async def follow(args: argparse.Namespace, workdir: Path, broker: Broker) -> dic
         wait_role(standby, "standby", 300, current=True)
         rates: dict[str, list[float]] = {"alone": [], "with_standby": []}
         samples: list[tuple[int, float]] = []
-        cpu: list[dict[str, dict[str, float]]] = []
+        cpu: list[dict[str, float]] = []
         for _ in range(args.repeat):
             for mode in ("alone", "with_standby"):
                 if mode == "alone":
@@ -233,12 +233,15 @@ async def follow(args: argparse.Namespace, workdir: Path, broker: Broker) -> dic
                 progress(f"the leader {mode.replace('_', ' ')}")
                 stop = asyncio.Event()
                 sampler = asyncio.create_task(sample_lag(standby, stop, samples)) if mode == "with_standby" else None
-                meter = CpuMeter({"leader": leader.pid, "standby": standby.pid})
-                meter.start()
+                span = CpuSpan({"leader": [leader.pid], "standby": [standby.pid]}, machine=None).start()
                 tally, seconds = await run_stream(conns, 201, order_stream(rnd, args.orders, USERS), args.inflight,
                                                   args.duration)
                 if sampler is not None:
-                    cpu.append(meter.stop(tally.accepted, seconds))
+                    usage = span.stop()
+                    per = max(tally.accepted, 1)
+                    cpu.append({"standby_us": usage.seconds["standby"] * 1e6 / per,
+                                "standby_pct": 100 * usage.seconds["standby"] / usage.span_s,
+                                "leader_us": usage.seconds["leader"] * 1e6 / per})
                     stop.set()
                     await sampler
                 rates[mode].append(tally.accepted / seconds)
@@ -253,9 +256,9 @@ async def follow(args: argparse.Namespace, workdir: Path, broker: Broker) -> dic
             "standby_lag_operations": {"p50": lags[len(lags) // 2], "p99": lags[int(len(lags) * 0.99)],
                                        "max": lags[-1]} if lags else None,
             "standby_apply_delay": percentiles(delays) if delays else None,
-            "standby_cpu_us_per_order": [c["standby"]["cpu_us_per_order"] for c in cpu],
-            "standby_cpu_pct": [c["standby"]["cpu_pct"] for c in cpu],
-            "leader_cpu_us_per_order": [c["leader"]["cpu_us_per_order"] for c in cpu],
+            "standby_cpu_us_per_order": [round(c["standby_us"], 1) for c in cpu],
+            "standby_cpu_pct_of_one_core": [round(c["standby_pct"], 1) for c in cpu],
+            "leader_cpu_us_per_order": [round(c["leader_us"], 1) for c in cpu],
         }
     finally:
         for engine in engines:

@@ -154,11 +154,11 @@ async def resend_all(client: RpcClient, sent: dict[int, tuple[int, str, str]], a
 
 async def assert_balances_hold(client: RpcClient, sent: dict[int, tuple[int, str, str]]) -> None:
     """Balances hold exactly the deposits `sent` (no fees, so orders move value and create none)."""
-    totals: Counter[str] = Counter()
+    totals = dict.fromkeys(("BTC", "BCH"), Decimal(0))
     for user in range(1, USERS + 1):
         for asset, value in (await call_until_up(client, 101, [user, "BTC", "BCH"])).items():
             totals[asset] += Decimal(value["available"]) + Decimal(value["freeze"])
-    deposited: Counter[str] = Counter()
+    deposited = dict.fromkeys(("BTC", "BCH"), Decimal(0))
     for _user, asset, amount in sent.values():
         deposited[asset] += Decimal(amount)
     assert totals == deposited
