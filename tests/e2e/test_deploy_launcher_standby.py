@@ -9,14 +9,15 @@ killed engine again and it comes back as the standby.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import time
 from pathlib import Path
 
-from deploy.launcher.layout import Ports
+from deploy.launcher.layout import Ports, busy_ports
 from tests.e2e.deploy_support import wait_for
-from tests.e2e.test_deploy_launcher import Http, Launcher, free_port_offset
+from tests.e2e.test_deploy_launcher import Http, Launcher
 
 ENGINES = {"matchengine": "matchengine_cli", "matchengine_standby": "matchengine_standby_cli"}
 
@@ -24,6 +25,15 @@ ENGINES = {"matchengine": "matchengine_cli", "matchengine_standby": "matchengine
 class StandbyLauncher(Launcher):
     def command(self, *args: str) -> list[str]:
         return [*super().command(*args), "--standby"]
+
+
+def free_offset() -> int:
+    """A port offset whose every port, the standby's too, is free."""
+    for _ in range(100):
+        offset = random.randrange(20000, 50000)
+        if not busy_ports(Ports(offset, standby=True)):
+            return offset
+    raise AssertionError("no free set of ports for the launcher")
 
 
 def role(cli_port: int) -> dict[str, str]:
@@ -40,7 +50,7 @@ def role(cli_port: int) -> dict[str, str]:
 
 
 def test_the_standby_takes_over_on_one_machine(tmp_path: Path) -> None:
-    offset = free_port_offset()
+    offset = free_offset()
     ports = Ports(offset, standby=True)
     launcher = StandbyLauncher(tmp_path / "data", offset)
     try:
