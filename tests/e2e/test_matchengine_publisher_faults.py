@@ -35,7 +35,7 @@ from tests.e2e.engine_driver import connect, status_of
 from tests.support import Broker, Daemon, engine_config
 
 LOG_LENGTH = 20_000
-MAX_PUBLISH_LAG = 5_000  # far below the rebuild's length, far above what arrives while it runs
+MAX_PUBLISH_LAG = 8_000  # far below the rebuild's length, far above what arrives while it runs (≤ 400/s)
 
 
 async def write_published_log(raw: dict[str, Any], count: int) -> None:
@@ -94,6 +94,7 @@ async def test_a_publisher_killed_with_a_long_log_since_the_slice_makes_no_write
             try:
                 await client.call_json(102, [7, "BTC", "deposit", business_id, "1", {}], timeout=10)
                 acked.append(time.monotonic())
+                await asyncio.sleep(0.01)  # a steady stream, whatever the machine
             except RpcError as exc:
                 assert exc.code == 3, exc
                 refused.append(time.monotonic())
