@@ -45,11 +45,13 @@ class Replica:
         self.commands = Commands(engine)
         self.applied_id = 0
         self.applied_time = 0.0
+        # what an empty replica starts from (assets and markets added live come back with the slice and log)
+        self._assets = list(engine.assets.values())
+        self._markets = [m.spec for m in engine.markets.values()]
 
     def reset(self) -> None:
         """Empty again (after a slice load that failed halfway)."""
-        engine = self.engine
-        self.engine = Engine(list(engine.assets.values()), [m.spec for m in engine.markets.values()])
+        self.engine = Engine(self._assets, self._markets)
         self.commands = Commands(self.engine)
         self.applied_id = 0
         self.applied_time = 0.0

@@ -51,8 +51,9 @@ async def write_published_log(raw: dict[str, Any], count: int) -> None:
     commands = Commands(Engine(config.assets, config.markets))
     at = time.time() - 100
     for i in range(count):
-        _, (method, logged) = commands.balance_update([i % 50 + 1, "BTC", "deposit", i + 1, "1", {}], at)
-        writer.append(at, method, logged)
+        _, entries = commands.balance_update([i % 50 + 1, "BTC", "deposit", i + 1, "1", {}], at)
+        for method, logged in entries:
+            writer.append(at, method, logged)
     await writer.flush()
     await writer.stop()
     for row in range(1, HISTORY_STRIPES + 1):
