@@ -45,8 +45,9 @@ class TradeListener(Protocol):
     def balance_locked(self, time: float, user: int, asset: str, business: str) -> None:
         """A successful asset.lock or asset.unlock (the total is unchanged: no balance history)."""
 
-    def stop_event(self, event: int, stop: Stop, status: int) -> None:
-        """A `stops` message: PUT, ACTIVE (fired, with status ACTIVE or FAIL) or CANCEL of `stop`."""
+    def stop_event(self, event: int, stop: Stop, status: int, stock: str, money: str) -> None:
+        """A `stops` message: PUT, ACTIVE (fired, with status ACTIVE or FAIL) or CANCEL of `stop` in the
+        market of `stock` and `money`."""
 
     def stop_finished(self, stop: Stop, status: int) -> None:
         """A fired stop that goes to stop_history (status ACTIVE or FAIL)."""

@@ -43,8 +43,8 @@ class Fanout:
     def balance_locked(self, time: float, user: int, asset: str, business: str) -> None:
         self.messages.balance_locked(time, user, asset, business)
 
-    def stop_event(self, event: int, stop: Stop, status: int) -> None:
-        self.messages.stop_event(event, stop, status)
+    def stop_event(self, event: int, stop: Stop, status: int, stock: str, money: str) -> None:
+        self.messages.stop_event(event, stop, status, stock, money)
 
     def stop_finished(self, stop: Stop, status: int) -> None:
         self.history.stop_finished(stop, status)

@@ -202,7 +202,7 @@ class HistoryRows:
     def balance_locked(self, time: float, user: int, asset: str, business: str) -> None:
         """A lock leaves the total unchanged: no balance history."""
 
-    def stop_event(self, event: int, stop: Stop, status: int) -> None:
+    def stop_event(self, event: int, stop: Stop, status: int, stock: str, money: str) -> None:
         """Stop messages are not history."""
 
     def stop_finished(self, stop: Stop, status: int) -> None:

@@ -378,7 +378,7 @@ class Market:
         self.balances.freeze(user, asset, value)
         self.stops.add(stop)
         if self.listener is not None:
-            self.listener.stop_event(STOP_EVENT_PUT, stop, STOP_STATUS_NONE)
+            self.listener.stop_event(STOP_EVENT_PUT, stop, STOP_STATUS_NONE, self.stock, self.money)
         return stop
 
     @staticmethod
@@ -409,7 +409,7 @@ class Market:
         self.balances.unfreeze(stop.user, self.stock if stop.side == ASK else self.money, stop.freeze)
         stop.mtime = time
         if self.listener is not None:
-            self.listener.stop_event(STOP_EVENT_CANCEL, stop, STOP_STATUS_NONE)
+            self.listener.stop_event(STOP_EVENT_CANCEL, stop, STOP_STATUS_NONE, self.stock, self.money)
 
     def insert_stop(self, stop: Stop, *, sorted_later: bool = False) -> None:
         """Rest a stop without touching balances (snapshot loading; `sorted_later` as `insert`)."""
@@ -461,7 +461,7 @@ class Market:
         stop.mtime = time
         listener = self.listener
         if listener is not None:
-            listener.stop_event(STOP_EVENT_ACTIVE, stop, status)
+            listener.stop_event(STOP_EVENT_ACTIVE, stop, status, self.stock, self.money)
             listener.stop_finished(stop, status)
 
     def cancel_unchecked(self, order_id: int) -> Order:

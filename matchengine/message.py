@@ -1,7 +1,9 @@
 """Kafka messages of the `balances`, `orders`, `deals` (spec/matchengine.md §11) and `stops` topics.
 
 `stops` (spec/extensions.md §1.8, without the fork's account fields) carries
-{"event": 1 PUT | 2 ACTIVE | 3 CANCEL, "order": <stop object + "status">};
+{"event": 1 PUT | 2 ACTIVE | 3 CANCEL, "order": <stop object + "status">,
+"stock": <stock asset>, "money": <money asset>} (stock and money as in `orders`, so that
+accessws knows which balances a stop's frozen funds moved; beyond the fork's shape);
 a lock or unlock sends a `balances` message with change "0" (§4.1).
 
 `Messages` is the message half of the publisher's listener: each event becomes
@@ -103,10 +105,11 @@ class Messages:
     def balance_locked(self, time: float, user: int, asset: str, business: str) -> None:
         self.balances.append((self.oper_id, orjson.dumps([time, user, asset, business, "0"])))
 
-    def stop_event(self, event: int, stop: Stop, status: int) -> None:
+    def stop_event(self, event: int, stop: Stop, status: int, stock: str, money: str) -> None:
         info = stop.to_json()
         info["status"] = status
-        self.stops.append((self.oper_id, orjson.dumps({"event": event, "order": info})))
+        self.stops.append((self.oper_id, orjson.dumps({"event": event, "order": info, "stock": stock,
+                                                       "money": money})))
 
     def stop_finished(self, stop: Stop, status: int) -> None:
         """Fired stops are history, not messages."""

@@ -92,7 +92,7 @@ class Recorder:
     def balance_locked(self, time: float, user: int, asset: str, business: str) -> None:
         self.events.append(("locked", user, asset, business))
 
-    def stop_event(self, event: int, stop: Stop, status: int) -> None:
+    def stop_event(self, event: int, stop: Stop, status: int, stock: str, money: str) -> None:
         self.events.append(("stop", event, stop.id, status))
 
     def stop_finished(self, stop: Stop, status: int) -> None:

@@ -38,7 +38,8 @@ def test_stop_messages_lock_messages_and_stop_history_rows() -> None:
     stops = [(oper, orjson.loads(payload)) for oper, payload in taken["stops"]]
     assert [(oper, m["event"], m["order"]["id"], m["order"]["status"]) for oper, m in stops] == [
         (7, 1, stop["id"], 0), (8, 1, other["id"], 0), (8, 3, other["id"], 0), (10, 2, stop["id"], 1)]
-    assert stops[0][1] == {"event": 1, "order": {**stop, "status": 0}}
+    assert stops[0][1] == {"event": 1, "order": {**stop, "status": 0}, "stock": "BTC", "money": "BCH"}
+    assert all((m["stock"], m["money"]) == ("BTC", "BCH") for _, m in stops)
     assert stops[3][1]["order"]["mtime"] == T0 + 5
     assert [tag for tag, _ in tag_messages(taken["stops"])] == [(7, 0), (8, 0), (8, 1), (10, 0)]
     assert [orjson.loads(p) for _, p in taken["balances"]] == [[T0 + 4, 3, "BCH", "withdraw", "0"]]
