@@ -1,8 +1,9 @@
 """readhistory: the read-only RPC service over the sharded `trade_history` tables (spec/readhistory.md).
 
 Commands 103 (balance history), 208 (finished orders), 209 (deals of an
-order), 210 (one finished order) and 306 (a user's deals in a market), each
-one parameterised SQL statement on the shard `key % 100`.  Modules:
+order), 210 (one finished order), 306 (a user's deals in a market) and,
+beyond the original, 215 (a user's fired stop orders, spec/extensions.md
+§1.6), each one parameterised SQL statement on the shard `key % 100`.  Modules:
 `params` (parameter reading), `queries` (checks and SQL per command),
 `records` (rows to JSON records), `server` (admission control and execution),
 `config`, `__main__`.

@@ -21,6 +21,7 @@ U32 = 1 << 32
 U64 = 1 << 64
 I64_MAX = (1 << 63) - 1
 QUERY_LIMIT = 101
+STOP_QUERY_LIMIT = 1001
 
 
 def read_integer(value: Any) -> int:
@@ -94,21 +95,21 @@ class Page:
     limit: int
 
     @classmethod
-    def read(cls, offset_value: Any, limit_value: Any) -> Page:
+    def read(cls, offset_value: Any, limit_value: Any, max_limit: int = QUERY_LIMIT) -> Page:
         offset, limit = read_u64(offset_value), read_u64(limit_value)
-        if limit == 0 or limit > QUERY_LIMIT:
-            raise invalid_argument()
+        if limit == 0 or limit > max_limit:
+            raise invalid_argument(f"limit: must be 1 to {max_limit}")
         return cls(offset, limit)
 
-    def sql(self) -> tuple[str, tuple[int, ...]]:
-        """The SQL tail and its parameters: newest rows first, `LIMIT offset, limit` or `LIMIT limit`.
+    def sql(self, order: str = "`id` DESC") -> tuple[str, tuple[int, ...]]:
+        """The SQL tail and its parameters: newest rows first (`order`), `LIMIT offset, limit` or `LIMIT limit`.
 
         An offset beyond 2^63 - 1 is lowered to it: both select nothing, and
         SQLite's LIMIT takes signed 64-bit values only.
         """
         if self.offset:
-            return " ORDER BY `id` DESC LIMIT %s, %s", (min(self.offset, I64_MAX), self.limit)
-        return " ORDER BY `id` DESC LIMIT %s", (self.limit,)
+            return f" ORDER BY {order} LIMIT %s, %s", (min(self.offset, I64_MAX), self.limit)
+        return f" ORDER BY {order} LIMIT %s", (self.limit,)
 
     def wrap(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         """The result object: the offset and limit echoed as the original prints them, and the records."""
@@ -118,6 +119,7 @@ class Page:
 __all__ = [
     "I64_MAX",
     "QUERY_LIMIT",
+    "STOP_QUERY_LIMIT",
     "Page",
     "as_signed64",
     "read_int32",

@@ -1,7 +1,7 @@
-"""The five history queries: parameter checks, one parameterised SQL statement each, result shape.
+"""The history queries: parameter checks, one parameterised SQL statement each, result shape.
 
 Each `*_query(params)` validates a request exactly as spec/readhistory.md §3
-describes (raising `RpcError` "invalid argument") and returns a `Query`: the
+(and, for `order.finished_stop`, spec/extensions.md §1.6) describes (raising `RpcError` "invalid argument") and returns a `Query`: the
 SQL text with ``%s`` placeholders, its parameters, and the function that turns
 the fetched rows into the result.  The statements are the original's, with
 every value passed as a parameter instead of pasted into the text; only the
@@ -18,6 +18,7 @@ from common.errors import invalid_argument
 from common.schema import HISTORY_SHARDS
 
 from .params import (
+    STOP_QUERY_LIMIT,
     Page,
     read_int32,
     read_order_id,
@@ -26,17 +27,20 @@ from .params import (
     read_user_id,
     require_count,
 )
-from .records import Row, balance_record, order_deal_record, order_record, user_deal_record
+from .records import Row, balance_record, order_deal_record, order_record, stop_record, user_deal_record
 
 CMD_BALANCE_HISTORY = 103
 CMD_ORDER_HISTORY = 208
 CMD_ORDER_DEALS = 209
 CMD_ORDER_DETAIL_FINISHED = 210
 CMD_MARKET_USER_DEALS = 306
+CMD_ORDER_FINISHED_STOP = 215
 
 SIDE_ASK = 1
 SIDE_BID = 2
 
+STOP_COLUMNS = ("SELECT `order_id`, `create_time`, `finish_time`, `user_id`, `option`, `market`, `source`, `t`, "
+                "`side`, `stop_price`, `price`, `amount`, `taker_fee`, `maker_fee`, `status`, `client_id`")
 ORDER_COLUMNS = ("SELECT `id`, `create_time`, `finish_time`, `user_id`, `market`, `source`, `t`, `side`, "
                  "`price`, `amount`, `taker_fee`, `maker_fee`, `deal_stock`, `deal_money`, `deal_fee`")
 
@@ -139,10 +143,40 @@ def market_user_deals_query(params: list[Any]) -> Query:
                  lambda rows: page.wrap([user_deal_record(r) for r in rows]))
 
 
+def finished_stop_query(params: list[Any]) -> Query:
+    """215: `[user_id, market ("" = all), side (0 both), start_time, end_time, offset, limit (1..1001)]`: the
+    user's fired stops, newest created first (spec/extensions.md §1.6, without the fork's account)."""
+    require_count(params, 7)
+    user_id = read_user_id(params[0])
+    market = read_string(params[1])
+    side = read_int32(params[2])
+    if side not in (0, SIDE_ASK, SIDE_BID):
+        raise invalid_argument("side: must be 0 (both), 1 or 2")
+    start, end = read_time_range(params[3], params[4])
+    page = Page.read(params[5], params[6], STOP_QUERY_LIMIT)
+    sql = f"{STOP_COLUMNS} FROM `stop_history_{_shard(user_id)}` WHERE `user_id` = %s"
+    args: list[Any] = [user_id]
+    if market:
+        sql += " AND `market` = %s"
+        args.append(market)
+    if side:
+        sql += " AND `side` = %s"
+        args.append(side)
+    if start:
+        sql += " AND `create_time` >= %s"
+        args.append(start)
+    if end:
+        sql += " AND `create_time` < %s"
+        args.append(end)
+    tail, tail_args = page.sql("`create_time` DESC, `id` DESC")
+    return Query(sql + tail, (*args, *tail_args), lambda rows: page.wrap([stop_record(r) for r in rows]))
+
+
 QUERIES: dict[int, Callable[[list[Any]], Query]] = {
     CMD_BALANCE_HISTORY: balance_history_query,
     CMD_ORDER_HISTORY: order_history_query,
     CMD_ORDER_DEALS: order_deals_query,
     CMD_ORDER_DETAIL_FINISHED: finished_order_query,
     CMD_MARKET_USER_DEALS: market_user_deals_query,
+    CMD_ORDER_FINISHED_STOP: finished_stop_query,
 }

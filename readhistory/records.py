@@ -109,3 +109,26 @@ def user_deal_record(row: Row) -> dict[str, Any]:
         "deal_order_id": int(row[9]),
         "market": text(row[10]),
     }
+
+
+def stop_record(row: Row) -> dict[str, Any]:
+    """`order_id, create_time, finish_time, user_id, option, market, source, t, side, stop_price, price, amount,
+    taker_fee, maker_fee, status, client_id`: the fork's record less its account and fee-asset keys."""
+    return {
+        "id": int(row[0]),
+        "ctime": float(row[1]),
+        "ftime": float(row[2]),
+        "user": int(row[3]),
+        "option": int(row[4]),
+        "market": text(row[5]),
+        "source": text(row[6]),
+        "type": int(row[7]),
+        "side": int(row[8]),
+        "stop_price": decimal_text(row[9]),
+        "price": decimal_text(row[10]),
+        "amount": decimal_text(row[11]),
+        "taker_fee": decimal_text(row[12]),
+        "maker_fee": decimal_text(row[13]),
+        "status": int(row[14]),
+        "client_id": text(row[15]),
+    }

@@ -124,6 +124,33 @@ USER1_BTCBCH_DEALS = [  # newest first
      "fee": "0.0015", "deal_order_id": 21, "market": "BTCBCH"},
 ]
 
+STOP_COLUMNS = ("order_id", "create_time", "finish_time", "user_id", "market", "source", "client_id", "option", "t",
+                "side", "stop_price", "price", "amount", "taker_fee", "maker_fee", "status")
+STOP_ROWS = [  # all in stop_history_1, in this id order
+    (31, 1000.0, 1010.0, 1, "BTCBCH", "api", "c1", 0x64, 1, 1, "95.00000000", "89.00000000", "1.00000000",
+     "0.0020", "0.0010", 1),
+    (33, 1002.0, 1010.0, 1, "BTCUSDT", "web", "", 0x44, 2, 2, "9100.00000000", "0.00000000", "50.00000000",
+     "0.0020", "0.0000", 2),
+    (32, 1002.0, 1011.0, 1, "BTCBCH", "api", "", 0x4c, 1, 2, "120.00000000", "121.00000000", "0.50000000",
+     "0.0020", "0.0010", 1),
+    (34, 1001.0, 1012.0, 101, "BTCBCH", "x", "", 0x44, 2, 1, "90.00000000", "0.00000000", "2.00000000",
+     "0.0010", "0.0000", 1),
+]
+STOPS = {
+    31: {"id": 31, "ctime": 1000.0, "ftime": 1010.0, "user": 1, "option": 0x64, "market": "BTCBCH", "source": "api",
+         "type": 1, "side": 1, "stop_price": "95", "price": "89", "amount": "1", "taker_fee": "0.002",
+         "maker_fee": "0.001", "status": 1, "client_id": "c1"},
+    32: {"id": 32, "ctime": 1002.0, "ftime": 1011.0, "user": 1, "option": 0x4c, "market": "BTCBCH", "source": "api",
+         "type": 1, "side": 2, "stop_price": "120", "price": "121", "amount": "0.5", "taker_fee": "0.002",
+         "maker_fee": "0.001", "status": 1, "client_id": ""},
+    33: {"id": 33, "ctime": 1002.0, "ftime": 1010.0, "user": 1, "option": 0x44, "market": "BTCUSDT", "source": "web",
+         "type": 2, "side": 2, "stop_price": "9100", "price": "0", "amount": "50", "taker_fee": "0.002",
+         "maker_fee": "0", "status": 2, "client_id": ""},
+    34: {"id": 34, "ctime": 1001.0, "ftime": 1012.0, "user": 101, "option": 0x44, "market": "BTCBCH", "source": "x",
+         "type": 2, "side": 1, "stop_price": "90", "price": "0", "amount": "2", "taker_fee": "0.001",
+         "maker_fee": "0", "status": 1, "client_id": ""},
+}
+
 BROKEN_SHARD = 77  # balance_history_77 is dropped: queries of user 77 fail in SQL
 
 
@@ -139,6 +166,7 @@ async def fill_history(config: DatabaseConfig) -> None:
             *(InsertRows(f"order_detail_{row[0] % 100}", ORDER_COLUMNS, [row]) for row in ORDER_ROWS),
             *(InsertRows("deal_history_11", DEAL_COLUMNS, [row]) for row in DEAL_ROWS),
             *(InsertRows("user_deal_history_1", USER_DEAL_COLUMNS, [row]) for row in USER_DEAL_ROWS),
+            *(InsertRows("stop_history_1", STOP_COLUMNS, [row]) for row in STOP_ROWS),
             Statement(f"DROP TABLE `balance_history_{BROKEN_SHARD}`"),
         ])
     finally:
@@ -305,6 +333,31 @@ async def test_order_finished_filters_side_and_paging(history: History) -> None:
         ]
         for params in cases:
             assert await error_of(client, 208, params) == INVALID, params
+
+
+async def test_finished_stops_filters_order_and_paging(history: History) -> None:
+    s = STOPS
+    async with connect(history.port) as client:
+        # newest created first; two of one create time: the later row first
+        assert await call(client, 215, [1, "", 0, 0, 0, 0, 10]) == page(0, 10, [s[32], s[33], s[31]])
+        assert await call(client, 215, [1, "BTCBCH", 0, 0, 0, 0, 10]) == page(0, 10, [s[32], s[31]])
+        assert await call(client, 215, [1, "", 2, 0, 0, 0, 10]) == page(0, 10, [s[32], s[33]])
+        assert await call(client, 215, [1, "BTCBCH", 1, 0, 0, 0, 10]) == page(0, 10, [s[31]])
+        assert await call(client, 215, [101, "", 0, 0, 0, 0, 1001]) == page(0, 1001, [s[34]])
+        assert await call(client, 215, [1, "NOSUCH", 0, 0, 0, 0, 10]) == page(0, 10, [])
+        # time bounds on create_time, start inclusive, end exclusive
+        assert await call(client, 215, [1, "", 0, 1001, 0, 0, 10]) == page(0, 10, [s[32], s[33]])
+        assert await call(client, 215, [1, "", 0, 0, 1002, 0, 10]) == page(0, 10, [s[31]])
+        # paging
+        assert await call(client, 215, [1, "", 0, 0, 0, 1, 1]) == page(1, 1, [s[33]])
+        assert await call(client, 215, [1, "", 0, 0, 0, 3, 1]) == page(3, 1, [])
+        cases: list[list[Any]] = [
+            [1, "", 0, 0, 0, 0], [1, "", 0, 0, 0, 0, 10, 0], [0, "", 0, 0, 0, 0, 10], [1, None, 0, 0, 0, 0, 10],
+            [1, "", 3, 0, 0, 0, 10], [1, "", "1", 0, 0, 0, 10], [1, "", 0, 5, 4, 0, 10], [1, "", 0, 0, 0, 0, 0],
+            [1, "", 0, 0, 0, 0, 1002], [1, "", 0, 0, 0, 0, 1e3], [1, "", 0, 0, 0, None, 10],
+        ]
+        for params in cases:
+            assert await error_of(client, 215, params) == INVALID, params
 
 
 async def test_finished_order_detail(history: History) -> None:

@@ -12,11 +12,12 @@ from readhistory.params import Page, as_signed64, read_int32, read_integer, read
 from readhistory.queries import (
     balance_history_query,
     finished_order_query,
+    finished_stop_query,
     market_user_deals_query,
     order_deals_query,
     order_history_query,
 )
-from readhistory.records import decimal_text, detail_object
+from readhistory.records import decimal_text, detail_object, stop_record
 
 
 def invalid(build: Any, params: list[Any]) -> bool:
@@ -122,6 +123,41 @@ def test_order_deals_detail_and_user_deals() -> None:
                                    "ORDER BY `id` DESC LIMIT %s")
     assert invalid(market_user_deals_query, [99, "BTCBCH", 0, 102])
     assert invalid(market_user_deals_query, [99, "BTCBCH", 0, 10, 1])
+
+
+def test_finished_stop_filters_order_and_limits() -> None:
+    query = finished_stop_query([201, "BTCBCH", 1, 100, 200, 3, 1001])
+    assert query.sql == (
+        "SELECT `order_id`, `create_time`, `finish_time`, `user_id`, `option`, `market`, `source`, `t`, `side`, "
+        "`stop_price`, `price`, `amount`, `taker_fee`, `maker_fee`, `status`, `client_id` FROM `stop_history_1` "
+        "WHERE `user_id` = %s AND `market` = %s AND `side` = %s AND `create_time` >= %s AND `create_time` < %s "
+        "ORDER BY `create_time` DESC, `id` DESC LIMIT %s, %s")
+    assert query.params == (201, "BTCBCH", 1, 100, 200, 3, 1001)
+    every_market = finished_stop_query([7, "", 0, 0, 0, 0, 1])
+    assert every_market.sql.endswith("FROM `stop_history_7` WHERE `user_id` = %s "
+                                     "ORDER BY `create_time` DESC, `id` DESC LIMIT %s")
+    assert every_market.params == (7, 1)
+    good = [7, "", 0, 0, 0, 0, 10]
+    for params in (good[:6], [*good, 0], [0, *good[1:]], [7, None, *good[2:]], [7, "", 3, *good[3:]],
+                   [7, "", -1, *good[3:]], [7, "", "1", *good[3:]], [7, "", 0, 20, 10, 0, 10],
+                   [7, "", 0, 0, 0, 0, 0], [7, "", 0, 0, 0, 0, 1002], [7, "", 0, 0, 0, 0, 1.5],
+                   [7, "", 0, 0, 0, "1", 10]):
+        assert invalid(finished_stop_query, params), params
+    with pytest.raises(RpcError) as exc:
+        finished_stop_query([7, "", 0, 0, 0, 0, 1002])
+    assert exc.value.data == "limit: must be 1 to 1001"
+    with pytest.raises(RpcError) as exc:
+        finished_stop_query([7, "", 5, 0, 0, 0, 10])
+    assert exc.value.data == "side: must be 0 (both), 1 or 2"
+
+
+def test_stop_record_keys_and_values() -> None:
+    row = (12, 1000.5, 1001.25, 7, 0x64, "BTCBCH", "api", 1, 1, "95.00000000", Decimal("89.00000000"),
+           "1.00000000", "0.0020", "0.0010", 1, "c1")
+    assert stop_record(row) == {
+        "id": 12, "ctime": 1000.5, "ftime": 1001.25, "user": 7, "option": 100, "market": "BTCBCH", "source": "api",
+        "type": 1, "side": 1, "stop_price": "95", "price": "89", "amount": "1", "taker_fee": "0.002",
+        "maker_fee": "0.001", "status": 1, "client_id": "c1"}
 
 
 @pytest.mark.parametrize(("value", "text"), [
