@@ -9,12 +9,16 @@ does not read (`debug`, `timeout`, `deals`) are ignored, as are unknown keys.
 each is complete — its own subscriptions, polls and Kafka readers — as the
 original's workers share nothing.
 
-One field beyond the original's, optional, the same as accesshttp's:
-  `<backend>.request_limit`: the largest request frame that backend accepts
-      (its own `svr.max_pkg_size`: 10240 for matchengine, 1000000 for the
-      others, as shipped).  A backend drops the whole connection on a larger
-      frame, failing every call in flight on it, so accessws answers such a
-      request itself with error 1 (invalid argument) instead of sending it.
+Fields beyond the original's, optional:
+  `<backend>.request_limit` (the same as accesshttp's): the largest request
+      frame that backend accepts (its own `svr.max_pkg_size`: 10240 for
+      matchengine, 1000000 for the others, as shipped).  A backend drops the
+      whole connection on a larger frame, failing every call in flight on
+      it, so accessws answers such a request itself with error 1 (invalid
+      argument) instead of sending it.
+  `stops` (a Kafka consumer, default: topic "stops", partition 0 on the
+      `orders` brokers): the stop-order events pushed as `order.update_stop`
+      (spec/extensions.md §1.8).
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from common.decimals import parse_decimal
 ORIGINAL_DEFAULT_PROTOCOL = "chat"
 DEFAULT_REQUEST_LIMITS = {"matchengine": 10240, "marketprice": 1000000, "readhistory": 1000000}
 DEFAULT_INTERVAL = 0.5
+STOPS_TOPIC = "stops"
 
 
 @dataclass(slots=True)
@@ -89,6 +94,7 @@ class AccessWsConfig:
     readhistory: BackendConfig
     orders: KafkaConsumerConfig
     balances: KafkaConsumerConfig
+    stops: KafkaConsumerConfig
     auth_url: str
     sign_url: str
     depth_limit: list[int]
@@ -135,8 +141,16 @@ def depth_merges(sec: Section) -> list[Decimal]:
     return merges
 
 
+def stops_config(sec: Section, orders: KafkaConsumerConfig) -> KafkaConsumerConfig:
+    """`stops`, or topic "stops" partition 0 on the brokers of `orders` when the config has none."""
+    if sec.has("stops"):
+        return kafka_consumer_config(sec, "stops")
+    return KafkaConsumerConfig(brokers=orders.brokers, topic=STOPS_TOPIC, partition=0, limit=orders.limit)
+
+
 def load_config(sec: Section) -> AccessWsConfig:
     backend_timeout = sec.real("backend_timeout", 1.0, positive=True)
+    orders = kafka_consumer_config(sec, "orders")
     return AccessWsConfig(
         process=process_config(sec),
         log=log_config(sec),
@@ -146,8 +160,9 @@ def load_config(sec: Section) -> AccessWsConfig:
         matchengine=backend_config(sec, "matchengine"),
         marketprice=backend_config(sec, "marketprice"),
         readhistory=backend_config(sec, "readhistory"),
-        orders=kafka_consumer_config(sec, "orders"),
+        orders=orders,
         balances=kafka_consumer_config(sec, "balances"),
+        stops=stops_config(sec, orders),
         worker_num=sec.int("worker_num", 1, min=1),
         auth_url=sec.str("auth_url", non_empty=True),
         sign_url=sec.str("sign_url", non_empty=True),

@@ -1,10 +1,11 @@
-"""The `orders` and `balances` Kafka topics as accessws reads them (§7).
+"""The `orders`, `balances` and `stops` Kafka topics as accessws reads them (§7).
 
 Each topic is read from its end (only what is produced after start-up), one
 partition, no consumer group, with `common.kafka.PartitionReader`, which
 rides out broker outages.  `parse_order_message` and
-`parse_balance_message` apply the original's checks; a message failing them
-is logged and skipped.
+`parse_balance_message` apply the original's checks, `parse_stop_message`
+the fork's (spec/extensions.md §1.8); a message failing them is logged and
+skipped.
 """
 
 from __future__ import annotations
@@ -52,6 +53,39 @@ def parse_order_message(value: bytes) -> OrderMessage | None:
     if type(user) is not int or user == 0 or not isinstance(stock, str) or not isinstance(money, str):
         return None
     return OrderMessage(event, order, user, stock, money)
+
+
+@dataclass(slots=True)
+class StopMessage:
+    event: int
+    stop: dict[str, Any]
+    user: int
+    market: str
+    stock: str | None
+    money: str | None
+
+
+def parse_stop_message(value: bytes) -> StopMessage | None:
+    """``{"event": int ≠ 0, "order": {..., "user": int ≠ 0, "market": str}, "stock"?, "money"?}``, else None.
+
+    `stock` and `money` (the port's engine sends them, the fork's does not) name the balances the stop's
+    frozen funds moved; a message without them is still pushed.
+    """
+    try:
+        message = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(message, dict):
+        return None
+    event, stop = message.get("event"), message.get("order")
+    if type(event) is not int or event == 0 or not isinstance(stop, dict):
+        return None
+    user, market = stop.get("user"), stop.get("market")
+    if type(user) is not int or user == 0 or not isinstance(market, str):
+        return None
+    stock, money = message.get("stock"), message.get("money")
+    return StopMessage(event, stop, user, market, stock if isinstance(stock, str) else None,
+                       money if isinstance(money, str) else None)
 
 
 def parse_balance_message(value: bytes) -> tuple[int, str] | None:

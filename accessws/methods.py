@@ -30,6 +30,7 @@ from .backends import (
     CMD_MARKET_STATUS_TODAY,
     CMD_ORDER_BOOK_DEPTH,
     CMD_ORDER_HISTORY,
+    CMD_ORDER_PENDING_STOP,
     CMD_ORDER_QUERY,
     Backend,
     Backends,
@@ -95,6 +96,7 @@ class Methods:
             "today.subscribe": self._list_subscribe(feeds.today),
             "deals.subscribe": self._list_subscribe(feeds.deals),
             "order.query": self.order_query,
+            "order.query_stop": self.order_query_stop,
             "order.history": self._history(CMD_ORDER_HISTORY),
             "asset.query": self.asset_query,
             "asset.history": self._history(CMD_BALANCE_HISTORY),
@@ -205,6 +207,21 @@ class Methods:
             return invalid_argument(request.id)
         body = orjson.dumps([session.user_id, *params])
         return self._forward(backend, CMD_ORDER_QUERY, body, request.id)
+
+    def order_query_stop(self, session: Session, request: Request) -> Answer:
+        """`[market or null (every market), side (0 both), offset, limit]` → matchengine `order.pending_stop`
+        for the session's user (spec/extensions.md §1.8), checked in `order.query`'s order."""
+        backend = self.backends.matchengine
+        if not backend.connected:
+            return error_reply(request.id, INTERNAL_ERROR)
+        if not session.auth:
+            return error_reply(request.id, REQUIRE_AUTH)
+        params = request.params
+        if len(params) != 4 or not (params[0] is None or isinstance(params[0], str)) \
+                or any(type(value) is not int for value in params[1:]):
+            return invalid_argument(request.id)
+        body = orjson.dumps([session.user_id, *params])
+        return self._forward(backend, CMD_ORDER_PENDING_STOP, body, request.id)
 
     def asset_query(self, session: Session, request: Request) -> Answer:
         if not session.auth:

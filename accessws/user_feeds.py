@@ -1,8 +1,9 @@
-"""Per-user subscriptions fed by Kafka: `order.update` and `asset.update` (§5.11, §5.12).
+"""Per-user subscriptions fed by Kafka: `order.update`, `order.update_stop` and `asset.update` (§5.11, §5.12).
 
 Both keep, per user id, each authenticated session's set of names (markets
 for orders, assets for balances).  An order event is pushed, as received, to
-the sessions of the order's user that subscribed its market.  A balance
+the sessions of the order's user that subscribed its market; so is a stop
+event, as `order.update_stop` (spec/extensions.md §1.8).  A balance
 change of (user, asset) makes the server ask matchengine for that balance
 (`balance.query [user, asset]`) and push the answer to the sessions of that
 user subscribed to that asset — never to anybody else.
@@ -70,6 +71,14 @@ class OrderNotifier:
         if not sessions:
             return
         frame = push_frame("order.update", [event, order])
+        for session in sessions:
+            session.push(frame)
+
+    def on_stop(self, user: int, market: str, event: int, stop: dict[str, Any]) -> None:
+        sessions = self.subscriptions.sessions_for(user, market)
+        if not sessions:
+            return
+        frame = push_frame("order.update_stop", [event, stop])
         for session in sessions:
             session.push(frame)
 

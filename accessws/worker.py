@@ -31,7 +31,7 @@ from .auth import Authenticator
 from .backends import Backend, Backends, QueryCache
 from .config import AccessWsConfig, load_config
 from .depth import DepthFeed
-from .kafka_input import TopicConsumer, parse_balance_message, parse_order_message
+from .kafka_input import TopicConsumer, parse_balance_message, parse_order_message, parse_stop_message
 from .market_feeds import DealsFeed, KlineFeed, PriceFeed, StatusFeed
 from .methods import Feeds, Methods
 from .server import WsServer
@@ -52,6 +52,22 @@ def make_order_handler(orders: OrderNotifier, assets: AssetNotifier) -> Callable
         assets.on_change(message.user, message.stock)
         assets.on_change(message.user, message.money)
         orders.on_order(message.user, message.event, message.order)
+
+    return handle
+
+
+def make_stop_handler(orders: OrderNotifier, assets: AssetNotifier) -> Callable[[bytes], None]:
+    """A stop's funds are frozen from its PUT to its CANCEL or firing: its balances change with each event."""
+    def handle(value: bytes) -> None:
+        message = parse_stop_message(value)
+        if message is None:
+            log.error("stops: invalid message %.200r", value)
+            return
+        if message.stock is not None:
+            assets.on_change(message.user, message.stock)
+        if message.money is not None:
+            assets.on_change(message.user, message.money)
+        orders.on_stop(message.user, message.market, message.event, message.stop)
 
     return handle
 
@@ -100,7 +116,8 @@ async def run_worker(config: AccessWsConfig, ctx: ServiceContext, sockets: list[
         ctx.add_cleanup(feed.stop)
 
     consumers = [TopicConsumer(config.orders, make_order_handler(orders, assets)),
-                 TopicConsumer(config.balances, make_balance_handler(assets))]
+                 TopicConsumer(config.balances, make_balance_handler(assets)),
+                 TopicConsumer(config.stops, make_stop_handler(orders, assets))]
     for consumer in consumers:
         consumer.start()
         ctx.add_cleanup(consumer.stop)

@@ -208,7 +208,7 @@ class Exchange:
 
     def start(self) -> Exchange:
         self.broker.start()
-        asyncio.run(create_topics(self.broker.address, ("balances", "orders", "deals")))
+        asyncio.run(create_topics(self.broker.address, ("balances", "orders", "deals", "stops")))
         self.auth.start()
         config = engine_config(self.workdir, log_db=self.databases[0], history_db=self.databases[1],
                                brokers=self.broker.address, sqlite=True, cache_timeout=0.02)

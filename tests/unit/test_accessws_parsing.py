@@ -12,7 +12,7 @@ import pytest
 from accessws.auth import AUTH_REFUSED, user_id_of
 from accessws.config import load_config
 from accessws.envelope import BadRequest, parse_request, push_frame, text_frame
-from accessws.kafka_input import parse_balance_message, parse_order_message
+from accessws.kafka_input import parse_balance_message, parse_order_message, parse_stop_message
 from accessws.server import origin_allowed
 from common.config import ConfigError, Section
 from common.errors import RpcError
@@ -67,6 +67,22 @@ def test_order_messages() -> None:
                 [1, 2]):
         assert parse_order_message(orjson.dumps(bad)) is None, bad
     assert parse_order_message(b"{") is None
+
+
+def test_stop_messages() -> None:
+    stop = {"id": 9, "type": 1, "side": 1, "user": 3, "market": "BTCBCH", "stop_price": "95", "status": 0}
+    message = parse_stop_message(orjson.dumps({"event": 1, "order": stop, "stock": "BTC", "money": "BCH"}))
+    assert message is not None
+    assert (message.event, message.user, message.market, message.stock, message.money) == (1, 3, "BTCBCH", "BTC",
+                                                                                          "BCH")
+    assert message.stop == stop
+    fork_shaped = parse_stop_message(orjson.dumps({"event": 2, "order": stop}))  # no stock/money: still pushed
+    assert fork_shaped is not None and (fork_shaped.stock, fork_shaped.money) == (None, None)
+    for bad in ({"event": 0, "order": stop}, {"order": stop}, {"event": "1", "order": stop}, {"event": 1},
+                {"event": 1, "order": {**stop, "user": 0}}, {"event": 1, "order": {**stop, "market": None}},
+                {"event": 1, "order": [stop]}, [1, stop]):
+        assert parse_stop_message(orjson.dumps(bad)) is None, bad
+    assert parse_stop_message(b"{") is None
 
 
 def test_balance_messages() -> None:
@@ -126,6 +142,9 @@ def test_config_defaults() -> None:
     assert config.depth_merge == [Decimal(0), Decimal("1e-8"), Decimal("0.1")]
     assert config.orders.partition == 0 and config.orders.limit == 1000
     assert (config.matchengine.request_limit, config.marketprice.request_limit) == (10240, 1000000)
+    assert (config.stops.brokers, config.stops.topic, config.stops.partition) == ("127.0.0.1:9092", "stops", 0)
+    own = load_config(Section(base(stops={"brokers": "10.0.0.1:9092", "topic": "stop_events", "partition": 1})))
+    assert (own.stops.brokers, own.stops.topic, own.stops.partition) == ("10.0.0.1:9092", "stop_events", 1)
 
 
 @pytest.mark.parametrize(("overrides", "field"), [
@@ -138,6 +157,7 @@ def test_config_defaults() -> None:
     ({"depth_interval": 0}, "depth_interval"),
     ({"svr": {"bind": "udp@0.0.0.0:1", "max_pkg_size": 1}}, "svr.bind"),
     ({"monitor": {"bind": "tcp@0.0.0.0:1"}}, "monitor.max_pkg_size"),
+    ({"stops": {"brokers": "127.0.0.1:9092"}}, "stops.topic"),
     ({"matchengine": {"name": "me", "addr": "tcp@127.0.0.1:1", "max_pkg_size": 1, "request_limit": 1.5}},
      "matchengine.request_limit"),
 ])
