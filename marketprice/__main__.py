@@ -1,7 +1,8 @@
 """marketprice: `python -m marketprice config.json [--daemon]`.
 
 Start-up, in order (spec/marketprice.md §5.3): get the market list (from
-accesshttp, or the matchengine when configured; retried until it answers);
+accesshttp, or the matchengine when configured; retried until it answers;
+read again later when a request names a market added since, refresh.py);
 load each market and the stored progress from Redis (retried while Redis is
 away); serve RPC; consume the `deals` topic after the last applied deal;
 flush to Redis every `flush_interval` seconds, trim memory hourly and Redis
@@ -23,8 +24,9 @@ from common.service import ServiceContext, run_service
 
 from .config import MarketpriceConfig, load_config
 from .consumer import DealsConsumer
-from .market_list import fetch_market_names
+from .market_list import MarketListSource, fetch_market_names
 from .persist import Persister, Stopped
+from .refresh import MarketRefresher
 from .server import MarketpriceService
 from .state import Markets
 from .store import KlineStore
@@ -41,7 +43,10 @@ async def serve(config: MarketpriceConfig, ctx: ServiceContext) -> None:
     apply_lock = asyncio.Lock()
     persister = Persister(store, markets, config.flush_interval, apply_lock)
 
-    names = await fetch_market_names(config.accesshttp, config.matchengine, ctx.stopping)
+    source = MarketListSource(config.accesshttp, config.matchengine)
+    await source.start()
+    ctx.add_cleanup(source.close)
+    names = await fetch_market_names(source, ctx.stopping)
     if names is None:
         return
     try:
@@ -49,7 +54,9 @@ async def serve(config: MarketpriceConfig, ctx: ServiceContext) -> None:
     except Stopped:
         return
 
-    service = MarketpriceService(markets, config.retention, config.cache_timeout)
+    refresher = MarketRefresher(source.names, persister.add_listed)
+    ctx.add_cleanup(refresher.stop)
+    service = MarketpriceService(markets, config.retention, config.cache_timeout, refresher=refresher)
     rpc = RpcServer(config.svr, service.handlers(), debug=config.debug, name="marketprice")
     await rpc.start()
     ctx.add_cleanup(rpc.close)

@@ -84,11 +84,22 @@ class DealsConsumer:
             await self.reader.rewind()
 
     async def _add_new_markets(self, parsed: list[tuple[int, ParsedDeal | int | None]]) -> None:
+        """Add the markets first seen in this batch; a market added from the market list that had no price
+        gets its first deal's price, as a market first seen in a deal."""
         markets = self.markets
         new: dict[str, Decimal] = {}
         for _, deal in parsed:
-            if type(deal) is tuple and deal[1] not in markets and deal[1] not in new:
-                new[deal[1]] = deal[2]
+            if type(deal) is not tuple:
+                continue
+            name = deal[1]
+            if name not in markets:
+                if name not in new:
+                    new[name] = deal[2]
+            elif markets.unpriced and name in markets.unpriced:
+                markets.unpriced.discard(name)
+                market = markets.by_name[name]
+                if market.last.is_zero():
+                    market.last = deal[2]
         for name, first_price in new.items():
             await self.add_market(name, first_price)
 

@@ -1,4 +1,4 @@
-"""The market list marketprice starts with: `market.list` from accesshttp, or from the matchengine.
+"""The market list: `market.list` from accesshttp, or from the matchengine — at start and whenever asked again.
 
 The original POSTs ``{"method": "market.list", "params": [], "id": <unix
 time>}`` to the `accesshttp` URL with a 1 s timeout and exits when that
@@ -6,6 +6,10 @@ fails (spec/marketprice.md §5.3).  The port keeps asking, with a growing
 delay and one log line per failed try, until it gets an answer or is told to
 stop.  With a `matchengine` client in the config it asks the engine directly
 (RPC command 307), which is what accesshttp would forward the call to.
+
+`MarketListSource` keeps its connection (an RPC client, or an HTTP session)
+for the life of the daemon: markets added to the engine while marketprice
+runs are learned by asking again (`refresh.py`).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import logging
 import time
 from typing import Any
 
+import aiohttp
 import orjson
 
 from common.config import ClientConfig
@@ -44,58 +49,71 @@ def market_names(result: Any) -> list[str]:
     return names
 
 
-async def names_from_accesshttp(url: str) -> list[str]:
-    import aiohttp
+class MarketListSource:
+    """Asks `market.list` of the matchengine (when a client config is given) or of accesshttp's URL."""
 
-    body = orjson.dumps({"method": "market.list", "params": [], "id": int(time.time())})
-    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
-    try:
-        async with aiohttp.ClientSession(timeout=timeout) as session, \
-                session.post(url, data=body, headers={"Content-Type": "application/json"}) as response:
-            raw = await response.read()
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise MarketListError(f"POST {url}: {exc!r}") from None
-    try:
-        reply = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise MarketListError(f"POST {url}: the reply is not JSON: {raw[:200]!r}") from None
-    if not isinstance(reply, dict) or reply.get("error") is not None:
-        raise MarketListError(f"POST {url}: error reply {reply!r:.200}")
-    return market_names(reply.get("result"))
+    def __init__(self, accesshttp: str, matchengine: ClientConfig | None) -> None:
+        self.accesshttp = accesshttp
+        self.client = RpcClient(matchengine) if matchengine is not None else None
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        if self.client is not None:
+            await self.client.start()
+
+    async def close(self) -> None:
+        if self.client is not None:
+            await self.client.close()
+        if self._session is not None:
+            await self._session.close()
+
+    async def names(self) -> list[str]:
+        """The market names, asked once; MarketListError when that failed."""
+        if self.client is not None:
+            return await self._from_matchengine(self.client)
+        return await self._from_accesshttp()
+
+    async def _from_accesshttp(self) -> list[str]:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT))
+        url = self.accesshttp
+        body = orjson.dumps({"method": "market.list", "params": [], "id": int(time.time())})
+        try:
+            async with self._session.post(url, data=body, headers={"Content-Type": "application/json"}) as response:
+                raw = await response.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise MarketListError(f"POST {url}: {exc!r}") from None
+        try:
+            reply = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise MarketListError(f"POST {url}: the reply is not JSON: {raw[:200]!r}") from None
+        if not isinstance(reply, dict) or reply.get("error") is not None:
+            raise MarketListError(f"POST {url}: error reply {reply!r:.200}")
+        return market_names(reply.get("result"))
+
+    @staticmethod
+    async def _from_matchengine(client: RpcClient) -> list[str]:
+        if not await client.wait_connected(REQUEST_TIMEOUT):
+            raise MarketListError(f"matchengine {client.name} is not connected")
+        try:
+            result = await client.call_json(CMD_MARKET_LIST, [], req_id=int(time.time()), timeout=REQUEST_TIMEOUT)
+        except Exception as exc:
+            raise MarketListError(f"matchengine market.list: {exc!r}") from None
+        return market_names(result)
 
 
-async def names_from_matchengine(client: RpcClient) -> list[str]:
-    if not await client.wait_connected(REQUEST_TIMEOUT):
-        raise MarketListError(f"matchengine {client.name} is not connected")
-    try:
-        result = await client.call_json(CMD_MARKET_LIST, [], req_id=int(time.time()), timeout=REQUEST_TIMEOUT)
-    except Exception as exc:
-        raise MarketListError(f"matchengine market.list: {exc!r}") from None
-    return market_names(result)
-
-
-async def fetch_market_names(accesshttp: str, matchengine: ClientConfig | None,
-                             stopping: asyncio.Event) -> list[str] | None:
+async def fetch_market_names(source: MarketListSource, stopping: asyncio.Event) -> list[str] | None:
     """The market names, asking until it works; None when `stopping` was set first."""
-    client = RpcClient(matchengine) if matchengine is not None else None
-    if client is not None:
-        await client.start()
-    try:
-        attempt = 0
-        while not stopping.is_set():
+    attempt = 0
+    while not stopping.is_set():
+        try:
+            return await source.names()
+        except MarketListError as exc:
+            delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
+            log.error("get market list fail (try %d): %s; retrying in %.1f s", attempt + 1, exc, delay)
+            attempt += 1
             try:
-                if client is not None:
-                    return await names_from_matchengine(client)
-                return await names_from_accesshttp(accesshttp)
-            except MarketListError as exc:
-                delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
-                log.error("get market list fail (try %d): %s; retrying in %.1f s", attempt + 1, exc, delay)
-                attempt += 1
-                try:
-                    await asyncio.wait_for(stopping.wait(), delay)
-                except TimeoutError:
-                    pass
-        return None
-    finally:
-        if client is not None:
-            await client.close()
+                await asyncio.wait_for(stopping.wait(), delay)
+            except TimeoutError:
+                pass
+    return None

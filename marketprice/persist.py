@@ -102,6 +102,28 @@ class Persister:
         self.markets.by_name[name] = market
         log.info("market %s first seen in the deals, added", name)
 
+    async def add_listed(self, names: list[str]) -> None:
+        """Markets of a market list read again (added to the exchange live): loaded from Redis once each
+        (a Redis fault is raised, nothing is added), then added unless a deal added them meanwhile."""
+        markets = self.markets
+        new = [name for name in names if name not in markets]
+        if not new:
+            return
+        now = int(time.time())
+        loaded = []
+        for name in new:
+            market = Market(name, markets.open_rule)
+            await self.store.load_market(market, now)
+            loaded.append(market)
+        async with self.apply_lock:
+            for market in loaded:
+                if market.name in markets:
+                    continue
+                markets.by_name[market.name] = market
+                if market.last.is_zero():
+                    markets.unpriced.add(market.name)
+                log.info("market %s found in the market list, added", market.name)
+
     async def flush(self) -> bool:
         """Write what changed to Redis now; False (and a FATAL log) when that failed."""
         async with self._lock:

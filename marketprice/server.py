@@ -8,6 +8,12 @@ for `cache_timeout` seconds, keyed by the command and its parameters (the
 original keys by the raw body bytes; the port by the parameters re-encoded,
 so the same request written with other whitespace shares the entry); the
 whole cache is dropped every 60 s.  Only successful answers are cached.
+
+A request naming a market marketprice does not know waits, when a
+`MarketRefresher` is given, for the market list to be read again (a market
+added to the exchange live, not traded yet): it is then answered, or refused
+with "invalid argument" when the list does not have the market either, or
+with "internal error" when the list could not be read (refresh.py).
 """
 
 from __future__ import annotations
@@ -18,10 +24,11 @@ from typing import Any
 
 import orjson
 
-from common.errors import invalid_argument
+from common.errors import INTERNAL_ERROR, INVALID_ARGUMENT, RpcError, invalid_argument
 
 from .market import DEALS_MAX, Market
 from .query import interval_supported, kline, last_price, market_status, recent_deals, status_today
+from .refresh import MarketRefresher
 from .state import Markets, Retention
 
 CMD_MARKET_STATUS = 301
@@ -32,6 +39,21 @@ CMD_MARKET_STATUS_TODAY = 305
 
 CACHE_CLEAR_INTERVAL = 60.0
 U64 = (1 << 64) - 1
+MARKET_NAME_MAX = 30  # the engine's limit
+
+Handler = Callable[[list[Any]], Any]
+
+
+class UnknownMarket(RpcError):
+    """A request names a market that is not (yet) known here; "invalid argument" unless it turns up."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(INVALID_ARGUMENT, None, f"market: unknown market {name[:40]!r}")
+
+
+def could_be_a_market(name: str) -> bool:
+    """A name the engine could have given a market: worth reading the market list again for."""
+    return 0 < len(name) <= MARKET_NAME_MAX and "\x00" not in name
 
 
 def read_int(value: Any) -> int:
@@ -77,20 +99,43 @@ class MarketpriceService:
     """The RPC handlers over the in-memory markets."""
 
     def __init__(self, markets: Markets, retention: Retention, cache_timeout: float,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, refresher: MarketRefresher | None = None) -> None:
         self.markets = markets
         self.retention = retention
         self.cache = ResultCache(cache_timeout)
         self.clock = clock
+        self.refresher = refresher
 
-    def handlers(self) -> dict[int, Callable[[list[Any]], Any]]:
-        return {
+    def handlers(self) -> dict[int, Handler]:
+        handlers: dict[int, Handler] = {
             CMD_MARKET_STATUS: self.market_status,
             CMD_MARKET_KLINE: self.market_kline,
             CMD_MARKET_DEALS: self.market_deals,
             CMD_MARKET_LAST: self.market_last,
             CMD_MARKET_STATUS_TODAY: self.market_status_today,
         }
+        if self.refresher is None:
+            return handlers
+        return {command: self._learning(handler) for command, handler in handlers.items()}
+
+    def _learning(self, handler: Handler) -> Handler:
+        def handle(params: list[Any]) -> Any:
+            try:
+                return handler(params)
+            except UnknownMarket:
+                return self._after_refresh(handler, params)
+
+        return handle
+
+    async def _after_refresh(self, handler: Handler, params: list[Any]) -> Any:
+        """Answer once the market list was read again: the market may have been added since the start."""
+        assert self.refresher is not None
+        try:
+            await self.refresher.refreshed()
+        except Exception as exc:
+            raise RpcError(INTERNAL_ERROR, None, f"market: unknown here and the market list cannot be read: "
+                                                 f"{exc}"[:200]) from None
+        return handler(params)
 
     def _now(self) -> int:
         return int(self.clock())
@@ -100,9 +145,11 @@ class MarketpriceService:
         if len(params) != count:
             raise invalid_argument()
         name = params[0]
-        market = self.markets.get(name) if type(name) is str else None
-        if market is None:
+        if type(name) is not str:
             raise invalid_argument()
+        market = self.markets.get(name)
+        if market is None:
+            raise UnknownMarket(name) if could_be_a_market(name) else invalid_argument()
         return market
 
     def market_status(self, params: list[Any]) -> Any:

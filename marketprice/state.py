@@ -42,9 +42,14 @@ class Retention:
 
 @dataclass(slots=True)
 class Markets:
+    """The markets by name.  `unpriced`: markets learned from the market list after start (added live) that
+    have no price yet; the first deal of one sets its price before it is applied, as for a market first seen
+    in a deal, so that its first candles do not depend on whether someone asked for it before it traded."""
+
     open_rule: OpenRule = OpenRule.PREVIOUS_LAST
     by_name: dict[str, Market] = field(default_factory=dict)
     progress: Progress = field(default_factory=Progress)
+    unpriced: set[str] = field(default_factory=set)
 
     def add(self, name: str, last: Decimal = ZERO) -> Market:
         market = self.by_name[name] = Market(name, self.open_rule, last)
