@@ -23,6 +23,9 @@ Fields beyond the original's, all optional:
       HTTP API is open anyway, such as ./run.sh's; `depth_limit` (50) and
       `depth_merge` (the original's sample list) must be among accessws's
       own `depth_limit` / `depth_merge`: the book subscribes with them.
+  `config_methods` (false): route `config.update_asset` and
+      `config.update_market`, which add assets and markets for good (an
+      operator's methods; without it they are unknown methods, 404).
 """
 
 from __future__ import annotations
@@ -85,6 +88,7 @@ class AccessHttpConfig:
     worker_num: int = 1
     connect_wait: float = 1.0
     ui: UiConfig = field(default_factory=UiConfig)
+    config_methods: bool = False
 
 
 def backend_config(sec: Section, key: str) -> BackendConfig:
@@ -131,4 +135,5 @@ def load_config(sec: Section) -> AccessHttpConfig:
         worker_num=sec.int("worker_num", 1, min=1, max=256),
         connect_wait=sec.real("connect_wait", 1.0, min=0),
         ui=ui_config(sec),
+        config_methods=sec.bool("config_methods", False),
     )

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 
 import orjson
 from aiohttp import web
@@ -38,14 +37,15 @@ from common.rpc import HEADER_SIZE, RpcClient, RpcTimeout, RpcUnavailable
 
 from .config import AccessHttpConfig
 from .envelope import invalid_argument, method_not_found, parse_call, service_timeout
-from .methods import METHODS
+from .methods import routed_methods
+from .openrpc import OPENRPC_FILE, openrpc_document
 from .page import MarketPage, owns
 from .responses import RawResponse, respond, respond_and_close
 
 log = logging.getLogger(__name__)
 
 OPENRPC_PATH = "/openrpc.json"
-OPENRPC_FILE = Path(__file__).with_name("openrpc.json")
+__all__ = ["OPENRPC_FILE", "OPENRPC_PATH", "Gateway", "complete_body"]
 
 _Route = tuple[RpcClient, int, int]
 
@@ -76,9 +76,9 @@ class Gateway:
         self._routes: dict[str, _Route] = {
             method: (self.clients[route.backend], route.command,
                      config.backends[route.backend].request_limit - HEADER_SIZE)
-            for method, route in METHODS.items()
+            for method, route in routed_methods(config.config_methods).items()
         }
-        self.openrpc = OPENRPC_FILE.read_bytes()
+        self.openrpc = openrpc_document(self._routes)
         self.page = MarketPage(config.ui)
 
     async def start(self) -> None:

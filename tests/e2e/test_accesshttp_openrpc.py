@@ -58,7 +58,7 @@ def same_klines(documented: Any, actual: Any) -> bool:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     stack = Stack(tmp_path_factory.mktemp("accesshttp_openrpc")).start(
         readhistory=PRESENT["readhistory"], marketprice=PRESENT["marketprice"],
-        engine_overrides={"assets": SPEC_ASSETS, "markets": SPEC_MARKETS})
+        engine_overrides={"assets": SPEC_ASSETS, "markets": SPEC_MARKETS}, config_methods=True)
     yield stack
     stack.stop()
 

@@ -19,7 +19,8 @@ from accesshttp.envelope import (
     parse_call,
     service_timeout,
 )
-from accesshttp.methods import BACKENDS, METHODS
+from accesshttp.methods import BACKENDS, EXTENSION_METHODS, METHODS, ORIGINAL_METHODS, routed_methods
+from accesshttp.openrpc import OPENRPC_FILE, openrpc_document
 from common.config import ConfigError, Section
 
 
@@ -115,15 +116,38 @@ def test_error_bodies_are_the_originals() -> None:
 
 
 def test_method_table_is_the_specs() -> None:
-    assert len(METHODS) == 23
-    by_backend = {b: sorted(m for m, r in METHODS.items() if r.backend == b) for b in BACKENDS}
+    assert len(ORIGINAL_METHODS) == 23 and len(METHODS) == 37
+    by_backend = {b: sorted(m for m, r in ORIGINAL_METHODS.items() if r.backend == b) for b in BACKENDS}
     assert by_backend["readhistory"] == ["balance.history", "market.user_deals", "order.deals", "order.finished",
                                          "order.finished_detail"]
     assert by_backend["marketprice"] == ["market.deals", "market.kline", "market.last", "market.status",
                                          "market.status_today"]
     assert METHODS["order.pending"].command == 203 and METHODS["order.pending_detail"].command == 207
     assert METHODS["order.finished"].command == 208 and METHODS["order.deals"].command == 209
-    assert len({r.command for r in METHODS.values()}) == 23
+    assert len({r.command for r in METHODS.values()}) == 37
+
+
+def test_extension_methods_have_the_forks_numbers() -> None:
+    commands = {name: (route.backend, route.command) for name, route in EXTENSION_METHODS.items()}
+    assert commands == {
+        "asset.lock": ("matchengine", 106), "asset.unlock": ("matchengine", 107),
+        "asset.query_lock": ("matchengine", 108), "order.put_stop_limit": ("matchengine", 211),
+        "order.put_stop_market": ("matchengine", 212), "order.cancel_stop": ("matchengine", 213),
+        "order.pending_stop": ("matchengine", 214), "order.finished_stop": ("readhistory", 215),
+        "order.stop_book": ("matchengine", 216), "order.cancel_all": ("matchengine", 218),
+        "order.cancel_stop_all": ("matchengine", 219), "order.cancel_batch": ("matchengine", 222),
+        "config.update_asset": ("matchengine", 401), "config.update_market": ("matchengine", 402)}
+    assert sorted(routed_methods(True)) == sorted(METHODS)
+    assert sorted(routed_methods(False)) == sorted(set(METHODS) - {"config.update_asset", "config.update_market"})
+
+
+def test_the_served_document_lists_the_routed_methods() -> None:
+    every = orjson.loads(openrpc_document(routed_methods(True)))
+    assert sorted(m["name"] for m in every["methods"]) == sorted(METHODS)
+    assert openrpc_document(routed_methods(True)) == OPENRPC_FILE.read_bytes()
+    public = orjson.loads(openrpc_document(routed_methods(False)))
+    assert sorted(m["name"] for m in public["methods"]) == sorted(routed_methods(False))
+    assert public["components"] == every["components"]
 
 
 def sample_config(**overrides: Any) -> dict[str, Any]:
@@ -159,7 +183,8 @@ def test_defaults() -> None:
     del raw["timeout"], raw["worker_num"]
     raw["matchengine"]["request_limit"] = 65536
     config = load_config(Section(raw))
-    assert (config.timeout, config.worker_num, config.connect_wait) == (1.0, 1, 1.0)
+    assert (config.timeout, config.worker_num, config.connect_wait, config.config_methods) == (1.0, 1, 1.0, False)
+    assert load_config(Section(sample_config(config_methods=True))).config_methods
     assert config.backends["matchengine"].request_limit == 65536
 
 
@@ -172,6 +197,7 @@ def test_defaults() -> None:
     ({"monitor": None}, "'monitor'"),
     ({"readhistory": {"name": "rh", "addr": "tcp@1.2.3.4:1"}}, "'readhistory.max_pkg_size'"),
     ({"marketprice": None}, "'marketprice'"),
+    ({"config_methods": 1}, "'config_methods'"),
 ])
 def test_config_errors_name_the_field(change: dict[str, Any], field: str) -> None:
     raw = sample_config(**change)
