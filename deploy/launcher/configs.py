@@ -168,6 +168,7 @@ def accesshttp_config(data: DataDir, ports: Ports, infra: Infrastructure, exchan
         "monitor": {"bind": _tcp(ports["http_monitor"]), "max_pkg_size": 1024},
         "worker_num": 1,
         "timeout": 1.0,
+        "config_methods": True,  # the local exchange's operator is its user: config.update_* over HTTP
         "matchengine": _engine_client(ports),
         "marketprice": _client("marketprice", ports["marketprice"]),
         "readhistory": _client("readhistory", ports["readhistory"]),
@@ -199,6 +200,7 @@ def accessws_config(data: DataDir, ports: Ports, infra: Infrastructure, exchange
         "readhistory": _client("readhistory", ports["readhistory"]),
         "orders": {"brokers": infra.brokers, "topic": "orders", "partition": 0},
         "balances": {"brokers": infra.brokers, "topic": "balances", "partition": 0},
+        "stops": {"brokers": infra.brokers, "topic": "stops", "partition": 0},
         "backend_timeout": 1.0,
         "cache_timeout": 0.5,
         "auth_url": infra.auth_url,

@@ -64,6 +64,8 @@ def test_production_samples_load_and_use_the_original_ports() -> None:
         assert sample(name)["redis"]["name"] == "mymaster", "Redis Sentinel, as the original"
     assert sample("accesshttp")["monitor"]["bind"] == "tcp@0.0.0.0:8081"
     assert sample("accessws")["monitor"]["bind"] == "tcp@0.0.0.0:8091"
+    assert sample("accesshttp")["config_methods"] is False, "config.update_* are an operator's, off by default"
+    assert sample("accessws")["stops"]["topic"] == "stops"
 
 
 def test_the_launcher_configs_load(tmp_path: Path) -> None:
@@ -77,6 +79,7 @@ def test_the_launcher_configs_load(tmp_path: Path) -> None:
     assert configs["accessws"]["svr"]["bind"] == ["tcp@127.0.0.1:8090"]
     assert configs["matchengine"]["db_log"] == {"sqlite": str(data.trade_log_db)}
     assert configs["matchengine"]["exchange_file"] == str(data.exchange_file)
+    assert configs["accesshttp"]["config_methods"] is True
     assert [m.name for m in load_engine_config(Section(configs["matchengine"])).markets] == [
         "BTCUSDT", "ETHUSDT", "ETHBTC"]
     moved = build_configs(data, Ports(1000), Infrastructure(broker_port=19092, redis_port=16379))
