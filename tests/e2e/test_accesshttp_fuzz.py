@@ -1,5 +1,6 @@
 """Random JSON-RPC bodies against a real stack (matchengine, MariaDB, broker, accesshttp with 2 workers).
 
+Every routed method is drawn, the extensions' (options, stops, locks, mass cancel, config methods) too.
 Whatever is posted, the answer is one of the spec's: 200 with a JSON reply
 carrying the request's id, 400 with an empty body, 404 with error 4, 500
 with an empty body only for a backend that is not running (marketprice and
@@ -33,11 +34,33 @@ plausible = {
     "i": st.integers(-2, 200) | st.integers(INT64_MIN, 2**64 - 1),
     "t": st.text(max_size=40) | st.sampled_from(["deposit", "withdraw", "api.v1", "x" * 31]),
     "o": st.dictionaries(st.text(max_size=5), st.integers(INT64_MIN, INT64_MAX) | st.text(max_size=5), max_size=3),
+    "x": st.sampled_from([None, 0, 0x4, 0x8, 0x10, 0x20, 0x40, 0x80, 0x100, 0x200, 0x300, 0x400, -1, 2**64 - 1, "8"])
+    | st.integers(0, 0x3FF),
+    "c": st.sampled_from(["", "c-1", "x" * 32, "x" * 33, "bad id", None, 5]),
+    "n": st.none() | st.sampled_from(["BTCBCH", "BTCUSDT", "NOPE", ""]),
+    "l": st.lists(st.integers(-1, 60) | st.sampled_from([2**64 - 1, "1", None]), max_size=4),
+    "A": st.fixed_dictionaries({"name": st.sampled_from(["BTC", "BCH", "FZA", "FZB", "", "X" * 16]),
+                                "prec_save": st.integers(-1, 40) | st.sampled_from(["8", None])},
+                               optional={"prec_show": st.integers(-1, 40)}),
+    "M": st.fixed_dictionaries({"name": st.sampled_from(["BTCBCH", "FZABCH", "FZBBTC", "", "M" * 31]),
+                                "stock": st.fixed_dictionaries({"name": st.sampled_from(["BTC", "FZA", "FZB", "NO"]),
+                                                                "prec": st.integers(-1, 12)}),
+                                "money": st.fixed_dictionaries({"name": st.sampled_from(["BCH", "BTC", "USDT"]),
+                                                                "prec": st.integers(-1, 12)})},
+                               optional={"fee_prec": st.integers(-1, 8), "min_amount": st.sampled_from(
+                                   ["0.001", "0", "-1", "NaN", "1e400", 1]),
+                                   "stp": st.sampled_from(["none", "cancel_taker", "cancel_both", "nope"])}),
 }
-TEMPLATES = {
-    "balance.update": "uatido", "balance.query": "ua", "asset.summary": "a", "market.summary": "m",
-    "order.put_limit": "umsddddt", "order.put_market": "umsddt", "order.cancel": "umi", "order.book": "msii",
-    "order.depth": "mid", "order.pending": "umii", "order.pending_detail": "mi", "asset.list": "", "market.list": "",
+TEMPLATES: dict[str, tuple[str, ...]] = {
+    "balance.update": ("uatido",), "balance.query": ("ua",), "asset.summary": ("a",), "market.summary": ("m",),
+    "order.put_limit": ("umsddddt", "umsddddtx", "umsddddtxc"), "order.put_market": ("umsddt", "umsddtxc"),
+    "order.cancel": ("umi",), "order.book": ("msii",), "order.depth": ("mid",), "order.pending": ("umii",),
+    "order.pending_detail": ("mi",), "asset.list": ("",), "market.list": ("",),
+    "asset.lock": ("uatid",), "asset.unlock": ("uatid",), "asset.query_lock": ("u", "ua"),
+    "order.put_stop_limit": ("umsdddddt", "umsdddddtxc"), "order.put_stop_market": ("umsdddt", "umsdddtxc"),
+    "order.cancel_stop": ("umi",), "order.cancel_stop_all": ("um", "ums"), "order.pending_stop": ("unsii",),
+    "order.stop_book": ("msii",), "order.cancel_all": ("un", "uns"), "order.cancel_batch": ("uml",),
+    "config.update_asset": ("A",), "config.update_market": ("M",),
 }
 
 scalars = (st.none() | st.booleans() | st.integers(INT64_MIN, 2**64 - 1)
@@ -48,9 +71,10 @@ any_json = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
 
 @st.composite
 def params_for(draw: st.DrawFn, method: str) -> list[Any]:
-    template = TEMPLATES.get(method)
-    if template is None or draw(st.integers(0, 9)) == 0:
+    templates = TEMPLATES.get(method)
+    if templates is None or draw(st.integers(0, 9)) == 0:
         return draw(st.lists(any_json, max_size=9))
+    template = draw(st.sampled_from(templates))
     params: list[Any] = [draw(plausible[kind]) if draw(st.integers(0, 7)) else draw(any_json) for kind in template]
     if draw(st.integers(0, 9)) == 0:
         drop_last = bool(params) and draw(st.booleans())
@@ -66,7 +90,7 @@ def calls(draw: st.DrawFn) -> tuple[int, str, list[Any]]:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    stack = Stack(tmp_path_factory.mktemp("accesshttp_fuzz")).start(worker_num=2)
+    stack = Stack(tmp_path_factory.mktemp("accesshttp_fuzz")).start(worker_num=2, config_methods=True)
     client = stack.client()
     for user in range(1, 6):  # some funds, so that some random orders trade
         for asset in ("BTC", "BCH", "USDT"):
@@ -103,7 +127,7 @@ def check_answer(reply: Reply, call_id: int, method: str, params: list[Any]) -> 
     if reply.status == 504:
         assert answer["error"] == {"code": 5, "message": "service timeout"}
     elif answer["error"] is not None:
-        assert answer["result"] is None and answer["error"]["code"] in (1, 2, 3, 10, 11, 12), answer
+        assert answer["result"] is None and answer["error"]["code"] in (1, 2, 3, 10, 11, 12, 13), answer
 
 
 @FUZZ
