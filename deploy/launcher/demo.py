@@ -7,7 +7,9 @@ websocket to BTCUSDT depth and deals, puts a limit ask that rests and a
 limit bid that takes part of it, then prints what the HTTP API answers —
 balances, the resting order, the depth, market.last / status / kline (from
 marketprice, fed by Kafka), and the history (from readhistory) — and the
-websocket pushes that the trade caused.
+websocket pushes that the trade caused.  Then a stop-loss fires: the buyer
+puts one below the price, a trade at its stop price places its order, and
+the fired stop shows in `order.finished_stop`.
 """
 
 from __future__ import annotations
@@ -151,8 +153,25 @@ async def run_demo(http_url: str, ws_url: str) -> None:
                 show(push["method"], push["params"])
             if not any(p["method"] == "deals.update" for p in pushes):
                 raise DemoFailed("no deals.update push arrived")
+            await show_stop_loss(api)
         finally:
             await feed.close()
+
+
+async def show_stop_loss(api: HttpApi) -> None:
+    """The buyer protects its BTC with a stop-loss; a trade at the stop price fires it."""
+    print("a stop-loss (beyond the original):")
+    stop = await api.call("order.put_stop_limit", [BUYER, MARKET, 1, "0.1", "19500", "19000", "0.002", "0.001",
+                                                   "demo", None, "demo-stop-loss"])
+    await api.call("order.pending_stop", [BUYER, MARKET, 0, 0, 10])
+    await api.call("order.put_limit", [BUYER, MARKET, 2, "0.05", "19500", "0.002", "0.001", "demo"])
+    await api.call("order.put_limit", [SELLER, MARKET, 1, "0.05", "19500", "0.002", "0.001", "demo"])
+    await api.call("order.pending_stop", [BUYER, MARKET, 0, 0, 10])
+    await api.call("order.pending", [BUYER, MARKET, 0, 10])
+    await wait_until_visible(api, "order.finished_stop", [BUYER, MARKET, 0, 0, 0, 0, 1],
+                             lambda page: bool(page["records"]) and page["records"][0]["id"] == stop["id"])
+    await api.call("order.finished_stop", [BUYER, MARKET, 0, 0, 0, 0, 1])
+    await api.call("order.cancel_all", [BUYER, MARKET])  # the stop's order rests at 19000: leave the book as it was
 
 
 def launcher_running(data: DataDir) -> bool:

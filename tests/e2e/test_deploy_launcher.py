@@ -175,6 +175,7 @@ def test_the_launcher_runs_resumes_and_stops(tmp_path: Path) -> None:
         demo = subprocess.run(launcher.command("demo"), capture_output=True, text=True, env=launcher.env, timeout=60)
         assert demo.returncode == 0, demo.stdout + demo.stderr
         assert "deals.update" in demo.stdout and "depth.update" in demo.stdout and demo.stdout.endswith("done.\n")
+        assert '"status":1,"client_id":"demo-stop-loss"' in demo.stdout  # the stop-loss fired, read from history
 
         bid = trade(http, "2000", 1)
         http.call("order.put_limit", [SELLER, MARKET, 1, "0.5", "5000", "0.002", "0.001", "resting"])
