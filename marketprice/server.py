@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from common.errors import INTERNAL_ERROR, INVALID_ARGUMENT, RpcError, invalid_argument
+from common.errors import INTERNAL_ERROR, RpcError, invalid_argument
 
 from .market import DEALS_MAX, Market
 from .query import interval_supported, kline, last_price, market_status, recent_deals, status_today
@@ -44,11 +44,17 @@ MARKET_NAME_MAX = 30  # the engine's limit
 Handler = Callable[[list[Any]], Any]
 
 
-class UnknownMarket(RpcError):
-    """A request names a market that is not (yet) known here; "invalid argument" unless it turns up."""
+class UnknownMarket(Exception):
+    """A request names a market that is not (yet) known here; "invalid argument" unless it turns up.
+
+    Not an RpcError subclass: that class is compiled (mypyc), and interpreted code cannot subclass it."""
 
     def __init__(self, name: str) -> None:
-        super().__init__(INVALID_ARGUMENT, None, f"market: unknown market {name[:40]!r}")
+        super().__init__(name)
+        self.name = name
+
+    def invalid(self) -> RpcError:
+        return invalid_argument(f"market: unknown market {self.name[:40]!r}")
 
 
 def could_be_a_market(name: str) -> bool:
@@ -114,15 +120,15 @@ class MarketpriceService:
             CMD_MARKET_LAST: self.market_last,
             CMD_MARKET_STATUS_TODAY: self.market_status_today,
         }
-        if self.refresher is None:
-            return handlers
         return {command: self._learning(handler) for command, handler in handlers.items()}
 
     def _learning(self, handler: Handler) -> Handler:
         def handle(params: list[Any]) -> Any:
             try:
                 return handler(params)
-            except UnknownMarket:
+            except UnknownMarket as unknown:
+                if self.refresher is None:
+                    raise unknown.invalid() from None
                 return self._after_refresh(handler, params)
 
         return handle
@@ -135,7 +141,10 @@ class MarketpriceService:
         except Exception as exc:
             raise RpcError(INTERNAL_ERROR, None, f"market: unknown here and the market list cannot be read: "
                                                  f"{exc}"[:200]) from None
-        return handler(params)
+        try:
+            return handler(params)
+        except UnknownMarket as unknown:
+            raise unknown.invalid() from None
 
     def _now(self) -> int:
         return int(self.clock())
