@@ -161,13 +161,13 @@ class Inbox:
         """The params of the first push of `method` whose params `match`."""
         for index, push in enumerate(self.kept):
             if push["method"] == method and match(push["params"]):
-                return self.kept.pop(index)["params"]  # type: ignore[no-any-return]
+                return self.kept.pop(index)["params"]
         deadline = time.monotonic() + timeout
         while True:
             push = await self.client.push(timeout=max(0.01, deadline - time.monotonic()))
             assert push["id"] is None, push
             if push["method"] == method and match(push["params"]):
-                return push["params"]  # type: ignore[no-any-return]
+                return push["params"]
             self.kept.append(push)
 
     async def balance(self, asset: str, available: str, freeze: str) -> None:
