@@ -40,7 +40,8 @@ class Gateway:
 
 @pytest.fixture(scope="module")
 def echo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    gateway = Gateway(tmp_path_factory.mktemp("echo"), {"matchengine": "echo", "marketprice": "echo", "readhistory": "echo"})
+    gateway = Gateway(tmp_path_factory.mktemp("echo"), {"matchengine": "echo", "marketprice": "echo", "readhistory": "echo"},
+                      config_methods=True)
     wait_backend(gateway.port, "balance.history", [])
     wait_backend(gateway.port, "market.last", [])
     wait_backend(gateway.port, "asset.list", [])
