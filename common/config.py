@@ -357,7 +357,11 @@ class DatabaseConfig:
 
 
 def database_config(sec: Section, key: str) -> DatabaseConfig:
-    db = sec.section(key)
+    return database_of(sec.section(key))
+
+
+def database_of(db: Section) -> DatabaseConfig:
+    """The database an object of the config describes (`database_config` reads one by its key)."""
     if db.has("sqlite"):
         path = db.str("sqlite", non_empty=True)
         return DatabaseConfig(sqlite_path=os.path.abspath(path))

@@ -28,6 +28,7 @@ back ends return the same strings.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 HISTORY_SHARDS = 100
@@ -220,8 +221,10 @@ def create_table_sql(table: Table, dialect: str, name: str | None = None, *, if_
     return statements
 
 
-def render_mysql_file(database: str, tables: tuple[Table, ...], shards: bool) -> str:
-    """The deploy/sql/create_<database>.sql text: the database, templates and (history) shards."""
+def render_mysql_file(database: str, tables: tuple[Table, ...], shards: bool,
+                      shard_numbers: Iterable[int] = range(HISTORY_SHARDS)) -> str:
+    """The deploy/sql/create_<database>.sql text: the database, templates and (history) shards
+    (`shard_numbers` of them: those one server holds when the shards are spread over several)."""
     out = [f"-- generated from common/schema.py: python -m deploy.initdb --print {database}",
            f"CREATE DATABASE IF NOT EXISTS `{database}`;", f"USE `{database}`;", ""]
     for table in tables:
@@ -229,7 +232,7 @@ def render_mysql_file(database: str, tables: tuple[Table, ...], shards: bool) ->
         out.append("")
     if shards:
         for table in HISTORY_TEMPLATES:
-            for i in range(HISTORY_SHARDS):
+            for i in shard_numbers:
                 out.append(f"CREATE TABLE IF NOT EXISTS `{shard_name(table, i)}` LIKE `{table.name}`;")
             out.append("")
     return "\n".join(out)

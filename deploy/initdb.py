@@ -6,6 +6,9 @@
 
 `trade_log` gets the operation-log, slice and position tables; `trade_history`
 the five history templates, their 100 shards each and the position table.
+When a config spreads the history shards over several servers (`db_history`
+as a list, common/history_shards.py), each server gets the templates, the
+position table and the shards it holds.
 The SQL is `common.schema.render_mysql_file`, the same text as the files in
 deploy/sql/; every statement is `IF NOT EXISTS`, so running it again is
 harmless.  A config whose database is `{"sqlite": path}` (the embedded
@@ -21,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from common.config import ConfigError, DatabaseConfig, Section, database_config, load_config_file
+from common.history_shards import history_servers
 from common.schema import (
     HISTORY_SHARDS,
     HISTORY_TEMPLATES,
@@ -40,19 +44,20 @@ CONFIG_KEYS = {TRADE_LOG: "db_log", TRADE_HISTORY: "db_history"}
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """One database to create: which kind of tables, and where."""
+    """One database to create: which kind of tables, where, and (history) which shards."""
 
     kind: str
     database: DatabaseConfig
+    shards: tuple[int, ...] = tuple(range(HISTORY_SHARDS))
 
 
 def tables_of(kind: str) -> tuple[Table, ...]:
     return TRADE_LOG_TABLES if kind == TRADE_LOG else TRADE_HISTORY_TABLES
 
 
-def mysql_script(kind: str, name: str | None = None) -> str:
+def mysql_script(kind: str, name: str | None = None, shards: Iterable[int] = range(HISTORY_SHARDS)) -> str:
     """The MySQL script that creates database `name` (default: the kind's own name) with its tables."""
-    return render_mysql_file(name or kind, tables_of(kind), shards=kind == TRADE_HISTORY)
+    return render_mysql_file(name or kind, tables_of(kind), shards=kind == TRADE_HISTORY, shard_numbers=shards)
 
 
 def split_statements(script: str) -> list[str]:
@@ -62,20 +67,20 @@ def split_statements(script: str) -> list[str]:
     return [s for s in statements if s]
 
 
-def sqlite_statements(kind: str) -> list[str]:
+def sqlite_statements(kind: str, shards: Iterable[int] = range(HISTORY_SHARDS)) -> list[str]:
     statements: list[str] = []
     for table in tables_of(kind):
         statements.extend(create_table_sql(table, "sqlite"))
     if kind == TRADE_HISTORY:
         for template in HISTORY_TEMPLATES:
-            for shard in range(HISTORY_SHARDS):
+            for shard in shards:
                 statements.extend(create_table_sql(template, "sqlite", shard_name(template, shard)))
     return statements
 
 
-def create_sqlite(kind: str, path: str) -> int:
+def create_sqlite(kind: str, path: str, shards: Iterable[int] = range(HISTORY_SHARDS)) -> int:
     """Create the tables of `kind` in the SQLite file `path`; the number of statements run."""
-    statements = sqlite_statements(kind)
+    statements = sqlite_statements(kind, shards)
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
@@ -88,11 +93,11 @@ def create_sqlite(kind: str, path: str) -> int:
     return len(statements)
 
 
-def create_mysql(kind: str, db: DatabaseConfig) -> int:
+def create_mysql(kind: str, db: DatabaseConfig, shards: Iterable[int] = range(HISTORY_SHARDS)) -> int:
     """Create database `db.name` and the tables of `kind` on a MySQL server; the number of statements run."""
     import pymysql
 
-    statements = split_statements(mysql_script(kind, db.name))
+    statements = split_statements(mysql_script(kind, db.name, shards))
     charset = "utf8mb4" if db.charset.lower() in ("utf8", "utf8mb3", "utf8mb4") else db.charset
     conn = pymysql.connect(host=db.host, port=db.port, user=db.user, password=db.password, charset=charset,
                            autocommit=True)
@@ -107,14 +112,20 @@ def create_mysql(kind: str, db: DatabaseConfig) -> int:
 
 def create(target: Target) -> int:
     if target.database.is_sqlite:
-        return create_sqlite(target.kind, target.database.sqlite_path)
-    return create_mysql(target.kind, target.database)
+        return create_sqlite(target.kind, target.database.sqlite_path, target.shards)
+    return create_mysql(target.kind, target.database, target.shards)
 
 
 def targets_from_config(path: str) -> list[Target]:
-    """The databases named by a daemon's config: `db_log` and/or `db_history`."""
+    """The databases named by a daemon's config: `db_log` and/or `db_history` (every history server)."""
     sec = load_config_file(path)
-    found = [Target(kind, database_config(sec, key)) for kind, key in CONFIG_KEYS.items() if sec.has(key)]
+    found = []
+    if sec.has(CONFIG_KEYS[TRADE_LOG]):
+        found.append(Target(TRADE_LOG, database_config(sec, CONFIG_KEYS[TRADE_LOG])))
+    if sec.has(CONFIG_KEYS[TRADE_HISTORY]):
+        servers = history_servers(sec, CONFIG_KEYS[TRADE_HISTORY])
+        found.extend(Target(TRADE_HISTORY, database, tuple(servers.shards_of(index)))
+                     for index, database in enumerate(servers.databases))
     if not found:
         raise ConfigError(f"config error: '{path}' has neither 'db_log' nor 'db_history'")
     return found
@@ -150,9 +161,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def print_sql(targets: Iterable[Target]) -> None:
     for target in targets:
         if target.database.is_sqlite:
-            sys.stdout.write(";\n".join(sqlite_statements(target.kind)) + ";\n")
+            sys.stdout.write(";\n".join(sqlite_statements(target.kind, target.shards)) + ";\n")
         else:
-            sys.stdout.write(mysql_script(target.kind, target.database.name))
+            sys.stdout.write(mysql_script(target.kind, target.database.name, target.shards))
 
 
 def main(argv: list[str] | None = None) -> int:

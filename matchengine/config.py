@@ -21,6 +21,8 @@ Fields beyond the original's, all optional:
       to start.
   `lease_timeout` (3.0 s): a leader that has not renewed its lease for this
       long is replaced by the standby.
+`db_history` may also be a list of MySQL servers, each with the history
+shards it holds (common/history_shards.py).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from common.config import (
     process_config,
     server_config,
 )
+from common.history_shards import HistoryServers, history_servers
 
 from . import definitions
 from .balance import Asset
@@ -70,7 +73,7 @@ class EngineConfig:
     svr: ServerConfig
     cli: Address
     db_log: DatabaseConfig
-    db_history: DatabaseConfig
+    db_history: HistoryServers
     assets: list[Asset]
     markets: list[MarketSpec]
     brokers: str
@@ -220,7 +223,7 @@ def load_config(sec: Section) -> EngineConfig:
         svr=server_config(sec, "svr"),
         cli=cli[0],
         db_log=database_config(sec, "db_log"),
-        db_history=database_config(sec, "db_history"),
+        db_history=history_servers(sec, "db_history"),
         assets=assets,
         markets=load_markets(exchange, assets),
         brokers=sec.str("brokers", non_empty=True),

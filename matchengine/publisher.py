@@ -33,6 +33,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Sequence
 from contextlib import aclosing
 from dataclasses import replace
 from functools import partial
@@ -69,12 +70,12 @@ STATUS_INTERVAL = 0.1
 class Publisher:
     """The replica, its two writers and the slicer, wired together."""
 
-    def __init__(self, config: EngineConfig, log_db: Database, history_db: Database, term: int = 0) -> None:
+    def __init__(self, config: EngineConfig, log_db: Database, history_dbs: Sequence[Database], term: int = 0) -> None:
         self.config = config
         self.log_db = log_db
         self.replica = Replica.of(config)
         self.follower = LogFollower(log_db)
-        self.history = HistoryWriter(history_db, self.follower.wake)
+        self.history = HistoryWriter(history_dbs, self.follower.wake, config.db_history.server_of)
         self.messages = MessagePublisher(config.brokers, log_db, self.follower.wake, term)
         self.slicer = Slicer(log_db, self.replica, interval=config.slice_interval, keeptime=config.slice_keeptime,
                              protect=lambda: min(self.history.position, self.messages.position))
@@ -242,10 +243,11 @@ def publisher_config(sec: Any) -> EngineConfig:
 
 async def serve(config: EngineConfig, ctx: ServiceContext) -> None:
     log_db = open_database(config.db_log)
-    history_db = open_database(config.db_history, pool_size=HISTORY_STRIPES)
+    history_dbs = [open_database(database, pool_size=HISTORY_STRIPES) for database in config.db_history.databases]
     ctx.add_cleanup(log_db.close)
-    ctx.add_cleanup(history_db.close)
-    publisher = Publisher(config, log_db, history_db, int(os.environ.get(TERM_ENV) or 0))
+    for history_db in history_dbs:
+        ctx.add_cleanup(history_db.close)
+    publisher = Publisher(config, log_db, history_dbs, int(os.environ.get(TERM_ENV) or 0))
     ctx.add_cleanup(publisher.drain)
 
     tasks: list[asyncio.Task[Any]] = []

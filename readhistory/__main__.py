@@ -1,7 +1,8 @@
 """readhistory: `python -m readhistory config.json [--daemon]`.
 
 Opens the `trade_history` database (a pool of `worker_num` MySQL connections,
-or the SQLite file of the embedded default), then serves the history queries
+or the SQLite file of the embedded default; one pool per server when the
+shards are spread over several), then serves the history queries
 over RPC until stopped.  It writes nothing and keeps no state, so several
 instances may serve the same database.
 """
@@ -17,10 +18,12 @@ from .server import HistoryService
 
 
 async def serve(config: ReadHistoryConfig, ctx: ServiceContext) -> None:
-    db = open_database(config.db_history, pool_size=config.worker_num, autocreate=False)
-    await db.start()
-    ctx.add_cleanup(db.close)
-    service = HistoryService(db, config.worker_num)
+    dbs = [open_database(database, pool_size=config.worker_num, autocreate=False)
+           for database in config.db_history.databases]
+    for db in dbs:
+        await db.start()
+        ctx.add_cleanup(db.close)
+    service = HistoryService(dbs, config.worker_num, config.db_history.server_of)
     ctx.add_cleanup(service.close)
     rpc = RpcServer(config.svr, service.handlers(), debug=config.debug, name="readhistory")
     await rpc.start()

@@ -1,4 +1,9 @@
-"""readhistory's config.json (spec/readhistory.md §5), read into a typed object."""
+"""readhistory's config.json (spec/readhistory.md §5), read into a typed object.
+
+`db_history` may be a list of MySQL servers with the shards each holds, as
+matchengine's (common/history_shards.py): each query goes to the server
+that holds its shard.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +11,16 @@ from dataclasses import dataclass
 
 from common.config import (
     AlertConfig,
-    DatabaseConfig,
     LogConfig,
     ProcessConfig,
     Section,
     ServerConfig,
     alert_config,
-    database_config,
     log_config,
     process_config,
     server_config,
 )
+from common.history_shards import HistoryServers, history_servers
 
 
 @dataclass(slots=True)
@@ -26,7 +30,7 @@ class ReadHistoryConfig:
     log: LogConfig
     alert: AlertConfig
     svr: ServerConfig
-    db_history: DatabaseConfig
+    db_history: HistoryServers
     worker_num: int = 10
 
 
@@ -37,6 +41,6 @@ def load_config(sec: Section) -> ReadHistoryConfig:
         log=log_config(sec),
         alert=alert_config(sec),
         svr=server_config(sec, "svr"),
-        db_history=database_config(sec, "db_history"),
+        db_history=history_servers(sec, "db_history"),
         worker_num=sec.int("worker_num", 10, min=1, max=1000),
     )

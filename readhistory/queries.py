@@ -47,11 +47,13 @@ ORDER_COLUMNS = ("SELECT `id`, `create_time`, `finish_time`, `user_id`, `market`
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    """One statement to run and how to shape its rows into the reply's result."""
+    """One statement to run on the server that holds shard `shard`, and how to shape its rows into the
+    reply's result."""
 
     sql: str
     params: tuple[Any, ...]
     shape: Callable[[Sequence[Row]], Any]
+    shard: int
 
 
 def _shard(key: int) -> int:
@@ -66,8 +68,9 @@ def balance_history_query(params: list[Any]) -> Query:
     business = read_string(params[2])
     start, end = read_time_range(params[3], params[4])
     page = Page.read(params[5], params[6])
+    shard = _shard(user_id)
     sql = ("SELECT `time`, `asset`, `business`, `change`, `balance`, `detail` "
-           f"FROM `balance_history_{_shard(user_id)}` WHERE `user_id` = %s")
+           f"FROM `balance_history_{shard}` WHERE `user_id` = %s")
     args: list[Any] = [user_id]
     if asset:
         sql += " AND `asset` = %s"
@@ -82,7 +85,7 @@ def balance_history_query(params: list[Any]) -> Query:
         sql += " AND `time` < %s"
         args.append(end)
     tail, tail_args = page.sql()
-    return Query(sql + tail, (*args, *tail_args), lambda rows: page.wrap([balance_record(r) for r in rows]))
+    return Query(sql + tail, (*args, *tail_args), lambda rows: page.wrap([balance_record(r) for r in rows]), shard)
 
 
 def order_history_query(params: list[Any]) -> Query:
@@ -95,7 +98,8 @@ def order_history_query(params: list[Any]) -> Query:
     side = read_int32(params[6]) if len(params) >= 7 else 0
     if side not in (0, SIDE_ASK, SIDE_BID):
         raise invalid_argument()
-    sql = f"{ORDER_COLUMNS} FROM `order_history_{_shard(user_id)}` WHERE `user_id` = %s AND `market` = %s"
+    shard = _shard(user_id)
+    sql = f"{ORDER_COLUMNS} FROM `order_history_{shard}` WHERE `user_id` = %s AND `market` = %s"
     args: list[Any] = [user_id, market]
     if side:
         sql += " AND `side` = %s"
@@ -107,7 +111,7 @@ def order_history_query(params: list[Any]) -> Query:
         sql += " AND `create_time` < %s"
         args.append(end)
     tail, tail_args = page.sql()
-    return Query(sql + tail, (*args, *tail_args), lambda rows: page.wrap([order_record(r) for r in rows]))
+    return Query(sql + tail, (*args, *tail_args), lambda rows: page.wrap([order_record(r) for r in rows]), shard)
 
 
 def order_deals_query(params: list[Any]) -> Query:
@@ -116,17 +120,19 @@ def order_deals_query(params: list[Any]) -> Query:
     order_id = read_order_id(params[0])
     page = Page.read(params[1], params[2])
     tail, tail_args = page.sql()
+    shard = _shard(order_id)
     sql = ("SELECT `time`, `user_id`, `deal_id`, `role`, `price`, `amount`, `deal`, `fee`, `deal_order_id` "
-           f"FROM `deal_history_{_shard(order_id)}` WHERE `order_id` = %s{tail}")
-    return Query(sql, (order_id, *tail_args), lambda rows: page.wrap([order_deal_record(r) for r in rows]))
+           f"FROM `deal_history_{shard}` WHERE `order_id` = %s{tail}")
+    return Query(sql, (order_id, *tail_args), lambda rows: page.wrap([order_deal_record(r) for r in rows]), shard)
 
 
 def finished_order_query(params: list[Any]) -> Query:
     """210: `[order_id]`; the order's record, or null when there is none."""
     require_count(params, 1)
     order_id = read_order_id(params[0])
-    sql = f"{ORDER_COLUMNS} FROM `order_detail_{_shard(order_id)}` WHERE `id` = %s"
-    return Query(sql, (order_id,), lambda rows: order_record(rows[0], order_id) if rows else None)
+    shard = _shard(order_id)
+    sql = f"{ORDER_COLUMNS} FROM `order_detail_{shard}` WHERE `id` = %s"
+    return Query(sql, (order_id,), lambda rows: order_record(rows[0], order_id) if rows else None, shard)
 
 
 def market_user_deals_query(params: list[Any]) -> Query:
@@ -136,11 +142,12 @@ def market_user_deals_query(params: list[Any]) -> Query:
     market = read_string(params[1])
     page = Page.read(params[2], params[3])
     tail, tail_args = page.sql()
+    shard = _shard(user_id)
     sql = ("SELECT `time`, `user_id`, `deal_id`, `side`, `role`, `price`, `amount`, `deal`, `fee`, "
-           f"`deal_order_id`, `market` FROM `user_deal_history_{_shard(user_id)}` "
+           f"`deal_order_id`, `market` FROM `user_deal_history_{shard}` "
            f"WHERE `user_id` = %s AND `market` = %s{tail}")
     return Query(sql, (user_id, market, *tail_args),
-                 lambda rows: page.wrap([user_deal_record(r) for r in rows]))
+                 lambda rows: page.wrap([user_deal_record(r) for r in rows]), shard)
 
 
 def finished_stop_query(params: list[Any]) -> Query:

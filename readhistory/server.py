@@ -4,8 +4,8 @@
 handler refuses the request with "service unavailable" while 10 × worker_num
 requests are in flight (queued or running), checks the parameters (an
 "invalid argument" is answered at once), and runs the query as a task on the
-database: a MySQL pool of `worker_num` connections, or SQLite's single
-connection.  Replies go out as queries finish, possibly out of order.
+database that holds its shard: a MySQL pool of `worker_num` connections per
+server, or SQLite's single connection.  Replies go out as queries finish, possibly out of order.
 
 A failed statement is logged at FATAL (so it also raises an alert) and
 answered with "internal error".  A statement that failed because its
@@ -23,6 +23,7 @@ from typing import Any
 from common.errors import INTERNAL_ERROR, SERVICE_UNAVAILABLE, RpcError
 from common.log import TRACE
 from common.rpc import Handler
+from common.schema import HISTORY_SHARDS
 from common.storage import Database, DatabaseError
 
 from .params import I64_MAX
@@ -36,10 +37,15 @@ CONNECTION_LOST_CODES = frozenset({2003, 2006, 2013, 2055})
 
 
 class HistoryService:
-    """Runs history queries on `db`, at most 10 × `worker_num` at a time."""
+    """Runs history queries on the database of their shard, at most 10 × `worker_num` at a time.
 
-    def __init__(self, db: Database, worker_num: int) -> None:
-        self.db = db
+    `dbs` are the history servers, `server_of` the index of the one that holds each shard (by default
+    one database holds them all)."""
+
+    def __init__(self, dbs: Sequence[Database], worker_num: int,
+                 server_of: Sequence[int] = (0,) * HISTORY_SHARDS) -> None:
+        self.dbs = list(dbs)
+        self.server_of = list(server_of)
         self.max_pending = PENDING_PER_WORKER * worker_num
         self.pending = 0
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -72,24 +78,26 @@ class HistoryService:
         return query.shape(await self.fetch(query))
 
     async def fetch(self, query: Query) -> Sequence[Sequence[Any]]:
-        params = self._adapt(query.params)
+        db = self.dbs[self.server_of[query.shard]]
+        params = self._adapt(db, query.params)
         if log.isEnabledFor(TRACE):
             log.log(TRACE, "exec sql: %s, params: %r", query.sql, params)
         try:
             try:
-                return await self.db.fetchall(query.sql, params)
+                return await db.fetchall(query.sql, params)
             except DatabaseError as exc:
                 if exc.code not in CONNECTION_LOST_CODES:
                     raise
                 log.error("exec sql: %s lost its connection (%s), retrying once", query.sql, exc)
-                return await self.db.fetchall(query.sql, params)
+                return await db.fetchall(query.sql, params)
         except DatabaseError as exc:
             log.critical("exec sql: %s, params: %r fail: %s", query.sql, params, exc)
             raise RpcError(INTERNAL_ERROR) from None
 
-    def _adapt(self, params: tuple[Any, ...]) -> tuple[Any, ...]:
+    @staticmethod
+    def _adapt(db: Database, params: tuple[Any, ...]) -> tuple[Any, ...]:
         """SQLite integers are signed 64-bit: a larger u64 is compared as a real (matching nothing stored)."""
-        if self.db.dialect != "sqlite":
+        if db.dialect != "sqlite":
             return params
         return tuple(float(p) if type(p) is int and p > I64_MAX else p for p in params)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 
 from common.decimals import install_context
-from tests.support import Broker, Daemon, drop_databases, engine_config, unique_name
+from tests.support import Broker, Daemon, PrivateMariadb, drop_databases, engine_config, unique_name
 
 install_context()
 
@@ -20,6 +21,14 @@ def broker() -> Iterator[Broker]:
     b = Broker().start()
     yield b
     b.stop()
+
+
+@pytest.fixture(scope="session")
+def second_mariadb() -> Iterator[PrivateMariadb]:
+    """A second MariaDB server (own datadir and port), shared by the tests of a session, removed afterwards."""
+    server = PrivateMariadb(Path(tempfile.mkdtemp(prefix="viabtc_mariadb_"))).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import contextlib
 import copy
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -98,6 +99,68 @@ async def scratch_database(kind: str, tmp_path: Path, prefix: str) -> AsyncItera
         await database.close()
         if name:
             drop_databases(name)
+
+
+class PrivateMariadb:
+    """A MariaDB server of the tests' own: its own datadir, port and socket, stock settings, root without a
+    password; for a second history server, or one a test may stop.  `stop` removes it with its data."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60.0) -> PrivateMariadb:
+        datadir = self.workdir / "data"
+        installed = subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={datadir}",
+                                    "--auth-root-authentication-method=normal"], capture_output=True, text=True,
+                                   timeout=120)
+        if installed.returncode:
+            raise RuntimeError(f"mariadb-install-db failed: {installed.stdout[-2000:]}{installed.stderr[-2000:]}")
+        self.proc = subprocess.Popen(
+            ["mariadbd", "--no-defaults", f"--datadir={datadir}", f"--port={self.port}",
+             f"--socket={self.workdir / 'mariadb.sock'}", "--user=root", "--bind-address=127.0.0.1",
+             "--skip-name-resolve", f"--pid-file={self.workdir / 'mariadb.pid'}",
+             f"--log-error={self.workdir / 'mariadb.err'}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.connect().close()
+                return self
+            except pymysql.err.OperationalError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"MariaDB on port {self.port} did not start: "
+                                       f"{(self.workdir / 'mariadb.err').read_text(errors='replace')[-2000:]}")
+                time.sleep(0.1)
+
+    def connect(self, db: str | None = None) -> pymysql.connections.Connection:
+        return pymysql.connect(host="127.0.0.1", port=self.port, user="root", password="", database=db,
+                               autocommit=True)
+
+    def query(self, db: str | None, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+        conn = self.connect(db)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql, params)
+                return list(cur.fetchall())
+        finally:
+            conn.close()
+
+    def database(self, name: str) -> dict[str, Any]:
+        """A `db_*` config object for database `name` on this server."""
+        return {"host": "127.0.0.1", "port": self.port, "user": "root", "pass": "", "name": name}
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def tansu_binary() -> str:

@@ -21,7 +21,7 @@ from common.schema import (
     shard_name,
 )
 from tests.e2e.deploy_support import DEPLOY
-from tests.support import ROOT, mysql_query
+from tests.support import ROOT, PrivateMariadb, mysql_query, unique_name
 
 LOG_TABLES = {t.name for t in TRADE_LOG_TABLES}
 HISTORY_TABLES = {t.name for t in TRADE_HISTORY_TABLES} | {
@@ -104,3 +104,22 @@ def test_initdb_on_sqlite_and_its_errors(tmp_path: Path) -> None:
     unreachable = initdb("--port", "1", "--only", "trade_log")
     assert unreachable.returncode == 1
     assert unreachable.stderr.startswith("initdb: trade_log on mysql://root@127.0.0.1:1/trade_log: ")
+
+
+def test_initdb_creates_each_servers_shards(tmp_path: Path, mysql_names: Callable[[str], str],
+                                            second_mariadb: PrivateMariadb) -> None:
+    first, second = mysql_names("inithist_a"), unique_name("t_inithist_b")
+    config = {"db_history": [{"host": "127.0.0.1", "user": "root", "pass": "", "name": first, "shards": "0-49"},
+                             {**second_mariadb.database(second), "shards": "50-99"}]}
+    config_path = tmp_path / "readhistory.json"
+    config_path.write_bytes(orjson.dumps(config))
+    try:
+        done = initdb(str(config_path))
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.count("initdb: trade_history on ") == 2
+        base = {t.name for t in TRADE_HISTORY_TABLES}
+        assert mysql_tables(first) == base | {shard_name(t, i) for t in HISTORY_TEMPLATES for i in range(50)}
+        on_second = {r[0] for r in second_mariadb.query(second, "SHOW TABLES")}
+        assert on_second == base | {shard_name(t, i) for t in HISTORY_TEMPLATES for i in range(50, 100)}
+    finally:
+        second_mariadb.query(None, f"DROP DATABASE IF EXISTS `{second}`")

@@ -19,13 +19,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from common.config import Section
+import pytest
+
+from common.config import DatabaseConfig, Section
 from common.schema import HISTORY_POSITION, HISTORY_SHARDS, MESSAGE_POSITION
 from common.storage import open_database
 from matchengine.commands import OP_LIMIT_ORDER, OP_STOP_MARKET, OP_UPDATE_BALANCE, Commands
 from matchengine.config import EngineConfig, load_config
 from matchengine.engine import Engine
-from matchengine.history_writer import HISTORY_STRIPES, stripe_of
+from matchengine.history_writer import HISTORY_STRIPES, HistoryLayoutError, HistoryWriter, shard_of
 from matchengine.operlog import OperlogWriter
 from matchengine.positions import read_position
 from matchengine.publisher import Publisher
@@ -89,11 +91,11 @@ async def write_log(config: EngineConfig) -> list[float]:
 
 async def publish_history(config: EngineConfig, until: int) -> None:
     log_db = open_database(config.db_log)
-    history_db = open_database(config.db_history, pool_size=HISTORY_STRIPES)
+    history_db = open_database(config.db_history.databases[0], pool_size=HISTORY_STRIPES)
     await log_db.start()
     await history_db.start()
     await read_position(log_db, MESSAGE_POSITION.name, 1, until)  # history only: the messages count as sent
-    publisher = Publisher(config, log_db, history_db)
+    publisher = Publisher(config, log_db, [history_db])
     await publisher.recover()
     following = asyncio.create_task(publisher.follow())
     deadline = time.monotonic() + 60
@@ -109,7 +111,7 @@ async def publish_history(config: EngineConfig, until: int) -> None:
 
 def tables_of_stripe(stripe: int) -> list[tuple[str, str]]:
     return [(f"{kind}_{shard}", column) for kind, (column, _) in KINDS.items()
-            for shard in range(HISTORY_SHARDS) if stripe_of(f"{kind}_{shard}") == stripe]
+            for shard in range(HISTORY_SHARDS) if shard_of(f"{kind}_{shard}") % HISTORY_STRIPES == stripe]
 
 
 def history(db: str) -> dict[str, Counter[tuple[Any, ...]]]:
@@ -156,3 +158,28 @@ async def test_stripes_left_at_different_positions_are_completed_exactly_once(
     assert history(history_db) == complete
     assert [r[0] for r in mysql_query(history_db, f"SELECT oper_id FROM `{HISTORY_POSITION.name}` ORDER BY id")] \
         == [last] * HISTORY_STRIPES
+
+
+async def test_a_history_server_without_positions_beside_written_ones_stops_the_start(tmp_path: Path) -> None:
+    """Shards moved to a new server without their tables and positions would be written again from the
+    start of the log, or not at all: the publisher refuses to start instead."""
+    first, second = (open_database(DatabaseConfig(sqlite_path=str(tmp_path / f"{n}.db"))) for n in ("a", "b"))
+    server_of = [0 if shard < 50 else 1 for shard in range(HISTORY_SHARDS)]
+    try:
+        fresh = HistoryWriter([first, second], lambda: None, server_of)
+        await fresh.recover()  # a new exchange: both servers start at 0
+        assert fresh.stripe_ids == [0] * 2 * HISTORY_STRIPES
+        await first.execute(f"UPDATE `{HISTORY_POSITION.name}` SET `oper_id` = 40")
+        await second.execute(f"DELETE FROM `{HISTORY_POSITION.name}`")
+        with pytest.raises(HistoryLayoutError, match=r"history server 1 \(shards 50-99\) has no history positions "
+                                                     "while the others stand at operation 40"):
+            await HistoryWriter([first, second], lambda: None, server_of).recover()
+        with pytest.raises(HistoryLayoutError):  # and again: the refused start wrote no position
+            await HistoryWriter([first, second], lambda: None, server_of).recover()
+        # the shards a server does not hold are not created on it
+        assert "balance_history_49" in await first.list_tables("balance_history_")
+        assert "balance_history_49" not in await second.list_tables("balance_history_")
+        assert "balance_history_50" in await second.list_tables("balance_history_")
+    finally:
+        await first.close()
+        await second.close()
