@@ -18,10 +18,11 @@ its stripes got: exactly once per server across crashes.
 Batch size follows the backlog.  Every statement costs MariaDB ~85 µs before
 its first row, and a batch holds one INSERT per table it touches (up to 500),
 so batches are made as large as the writers' pace allows: while operations
-trickle in, rows gather for HISTORY_INTERVAL (or until HISTORY_BATCH_ROWS);
+come in, rows gather for HISTORY_INTERVAL (or until HISTORY_BATCH_ROWS);
 while a stripe still has a batch waiting, rows go on gathering up to
 HISTORY_BATCH_MAX, and a stripe that runs out of work cuts what gathered at
-once.  So a writer that falls behind writes fewer, larger statements.
+once when it is HISTORY_BATCH_ROWS.  So a writer that falls behind writes
+fewer, larger statements.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from .history import HistoryRows, shape_of
 
 log = logging.getLogger(__name__)
 
-HISTORY_BATCH_ROWS = 10_000
+HISTORY_BATCH_ROWS = 50_000
 HISTORY_BATCH_MAX = 100_000
 HISTORY_STRIPES = 4
 HISTORY_INTERVAL = 0.5
