@@ -54,19 +54,22 @@ StopRow = tuple[int, float, float, int, str, str, str, int, int, int, str, str, 
 
 
 class _FloatText:
-    """repr() of the float seen last: the rows of one operation share its time."""
+    """repr() of the times of the rows being rendered, each computed once: the rows of one operation
+    share its time, and a batch renders them table by table, far apart."""
 
     def __init__(self) -> None:
-        self.value = 0.0
-        self.text = "0.0"
+        self.texts: dict[float, str] = {}
 
     def of(self, value: float) -> str:
-        if value != self.value or value == 0.0:  # equal floats print alike, but for 0.0 and -0.0
-            self.value = value
-            self.text = repr(value)
-        return self.text
+        text = self.texts.get(value)
+        if text is None or value == 0.0:  # equal floats print alike, but for 0.0 and -0.0
+            if len(self.texts) >= _FLOAT_TEXTS_KEPT:
+                self.texts.clear()
+            text = self.texts[value] = repr(value)
+        return text
 
 
+_FLOAT_TEXTS_KEPT: Final = 100_000
 _TIME_TEXT: Final = _FloatText()
 
 
@@ -79,8 +82,7 @@ def _balance_sql(r: BalanceRow) -> str:
 
 def _order_sql(r: OrderRow) -> str:
     order_id, ctime, ftime, user, market, source, kind, side, price, amount, taker, maker, stock, money, fee = r
-    created = repr(ctime)
-    return (f"({order_id},{created},{_TIME_TEXT.of(ftime)},{user},'{_esc(market)}','{_esc(source)}',{kind},{side},"
+    return (f"({order_id},{_TIME_TEXT.of(ctime)},{_TIME_TEXT.of(ftime)},{user},'{_esc(market)}','{_esc(source)}',{kind},{side},"
             f"{price},{amount},{taker},{maker},{stock},{money},{fee})")
 
 
