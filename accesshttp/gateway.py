@@ -1,13 +1,15 @@
 """The request path of one worker: HTTP request in, one RPC call to the owning backend, reply bytes out.
 
-`Gateway.handle` is the plain handler given to aiohttp's low-level
-`web.Server` (no application, routing or middleware).  Per request it reads
-the body (bounded by `svr.max_pkg_size`), validates the envelope, looks the
-method up, re-serialises `params` once as the RPC body and forwards the
-backend's reply body unchanged.  Status codes (spec/http-api.md §1.4):
+`Gateway.handle` is the handler of the worker's HTTP server (http_server.py):
+it gets a request whose body has arrived whole (bodies over
+`svr.max_pkg_size` were answered 413 by the server), validates the envelope,
+looks the method up, re-serialises `params` once as the RPC body and
+forwards the backend's reply body unchanged, answering through the callback
+it is given: at once, or when the backend replies.  Status codes
+(spec/http-api.md §1.4):
 
 * 400, empty body, connection closed: not POST, empty or malformed body;
-* 413, empty body, connection closed: a body over `svr.max_pkg_size`;
+* 413, empty body, connection closed: a body over `svr.max_pkg_size` (the server);
 * 404 + error 4: unknown method;
 * 500, empty body: the owning backend is not connected (or the connection
   closed while the call was in flight);
@@ -29,14 +31,12 @@ import asyncio
 import logging
 
 import orjson
-from aiohttp import web
-from aiohttp.streams import StreamReader
-from aiohttp.web_protocol import RequestPayloadError
 
 from common.rpc import HEADER_SIZE, RpcClient, RpcTimeout, RpcUnavailable
 
 from .config import AccessHttpConfig
 from .envelope import invalid_argument, method_not_found, parse_call, service_timeout
+from .http_server import Request, Respond
 from .methods import routed_methods
 from .openrpc import OPENRPC_FILE, openrpc_document
 from .page import MarketPage, owns
@@ -45,25 +45,9 @@ from .responses import RawResponse, respond, respond_and_close
 log = logging.getLogger(__name__)
 
 OPENRPC_PATH = "/openrpc.json"
-__all__ = ["OPENRPC_FILE", "OPENRPC_PATH", "Gateway", "complete_body"]
+__all__ = ["OPENRPC_FILE", "OPENRPC_PATH", "Gateway"]
 
 _Route = tuple[RpcClient, int, int]
-
-
-def complete_body(content: StreamReader) -> bytes:
-    """The body of a request that has fully arrived.
-
-    A body that came in one piece is taken from the reader's buffer:
-    `read_nowait` would give the same bytes but then always calls
-    `resume_reading`, which feeds the HTTP parser an empty chunk and
-    resumes the transport: 4.5 % of the gateway's instructions per request
-    (valgrind).  Any other case, or an aiohttp without that buffer, reads
-    normally.
-    """
-    buffer = getattr(content, "_buffer", None)
-    if buffer is not None and len(buffer) == 1 and not getattr(content, "_buffer_offset", 1):
-        return bytes(buffer[0])
-    return content.read_nowait()
 
 
 class Gateway:
@@ -97,65 +81,51 @@ class Gateway:
         for client in self.clients.values():
             await client.close()
 
-    async def handle(self, request: web.BaseRequest) -> RawResponse:
+    def handle(self, request: Request, send: Respond) -> None:
+        """Answer `request` through `send`, now or once the backend replied."""
         if request.method != "POST":
-            return self._not_post(request)
-        content = request.content
-        body: bytes | None
-        if content.is_eof():
-            body = complete_body(content)
-            if len(body) > self.body_limit:
-                return respond_and_close(413)
-        else:
-            try:
-                body = await self._read_body(request)
-            except RequestPayloadError:
-                return respond_and_close(400)
-            if body is None:
-                return respond_and_close(413)
-        call = parse_call(body)
+            send(self._not_post(request))
+            return
+        call = parse_call(request.body)
         if call is None:
-            return respond_and_close(400)
+            send(respond_and_close(400))
+            return
         call_id, method, params = call
         route = self._routes.get(method)
         if route is None:
-            return respond(request, 404, method_not_found(call_id))
+            send(respond(request, 404, method_not_found(call_id)))
+            return
         client, command, limit = route
         if not client.connected:
-            return respond(request, 500)
+            send(respond(request, 500))
+            return
         try:
             rpc_body = orjson.dumps(params)
         except orjson.JSONEncodeError:  # nested deeper than orjson writes (255 levels)
-            return respond(request, 200, invalid_argument(call_id))
+            send(respond(request, 200, invalid_argument(call_id)))
+            return
         if len(rpc_body) > limit:
-            return respond(request, 200, invalid_argument(call_id))
+            send(respond(request, 200, invalid_argument(call_id)))
+            return
         try:
-            reply = await client.call(command, rpc_body, req_id=call_id, timeout=self.timeout)
-        except RpcTimeout:
-            return respond(request, 504, service_timeout(call_id))
+            reply = client.request(command, rpc_body, req_id=call_id, timeout=self.timeout)
         except RpcUnavailable:
-            return respond(request, 500)
-        return respond(request, 200, reply)
+            send(respond(request, 500))
+            return
+        reply.add_done_callback(lambda done: send(self._answer(request, call_id, done)))
 
-    async def _read_body(self, request: web.BaseRequest) -> bytes | None:
-        """The body of a request still arriving; None as soon as it exceeds the limit."""
-        limit = self.body_limit
-        length = request.content_length
-        if length is not None and length > limit:
-            return None
-        if request.headers.get("Expect", "").lower() == "100-continue" and request.transport is not None:
-            request.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        body = bytearray()
-        content = request.content
-        while True:
-            chunk = await content.readany()
-            if not chunk:
-                return bytes(body)
-            body += chunk
-            if len(body) > limit:
-                return None
+    @staticmethod
+    def _answer(request: Request, call_id: int, reply: asyncio.Future[bytes]) -> RawResponse:
+        error = reply.exception() if not reply.cancelled() else RpcUnavailable("cancelled")
+        if error is None:
+            return respond(request, 200, reply.result())
+        if isinstance(error, RpcTimeout):
+            return respond(request, 504, service_timeout(call_id))
+        if not isinstance(error, RpcUnavailable):
+            log.critical("backend call failed: %r", error)
+        return respond(request, 500)
 
-    def _not_post(self, request: web.BaseRequest) -> RawResponse:
+    def _not_post(self, request: Request) -> RawResponse:
         if request.method == "GET":
             if request.path == OPENRPC_PATH:
                 return respond(request, 200, self.openrpc)

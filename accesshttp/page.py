@@ -19,14 +19,25 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import orjson
-from aiohttp import web
 
 from .config import UiConfig
-from .responses import RawResponse, connection_tail
+from .responses import Answered, RawResponse, connection_tail
+
+
+class PageRequest(Answered, Protocol):
+    """What the page needs of a GET: its path and headers (by name, any case), beside what an answer needs."""
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
 
 PAGE_ROOT = "/ui"
 PAGE_PREFIX = PAGE_ROOT + "/"
@@ -157,7 +168,7 @@ class MarketPage:
     def __init__(self, ui: UiConfig) -> None:
         self.files = load_files(ui)
 
-    def respond(self, request: web.BaseRequest) -> RawResponse:
+    def respond(self, request: PageRequest) -> RawResponse:
         path = request.path
         tail, keep_alive = connection_tail(request)
         if path == PAGE_ROOT:  # relative, so that it holds under whatever prefix a proxy adds

@@ -4,8 +4,8 @@ The supervisor passes, in the environment variable `WORKER_ENV`, the
 worker's index, the descriptor of its channel (a socket pair: the worker
 writes ``ready`` once it serves, and stops when the channel closes) and the
 descriptors of its listening sockets (see listeners.py).  The worker has its
-own backend connections and serves HTTP on those sockets with aiohttp's
-low-level server.  It logs to ``<log.path>_worker<index>`` and its lock is
+own backend connections and serves HTTP on those sockets (http_server.py).
+It logs to ``<log.path>_worker<index>`` and its lock is
 ``accesshttp_worker<index>``.
 """
 
@@ -16,9 +16,6 @@ import logging
 import signal
 import sys
 from dataclasses import replace
-from typing import Any, cast
-
-from aiohttp import web
 
 from common.config import ConfigError, Section
 from common.daemon import set_parent_death_signal
@@ -27,12 +24,12 @@ from common.workers import WorkerLaunch
 
 from .config import AccessHttpConfig, load_config
 from .gateway import Gateway
+from .http_server import HttpServer
 
 log = logging.getLogger(__name__)
 
 WORKER_ENV = "VIABTC_ACCESSHTTP_WORKER"
 SHUTDOWN_GRACE = 5.0
-NO_IDLE_TIMEOUT = 10 * 365 * 86400.0
 LINGER = 2.0
 
 
@@ -46,12 +43,11 @@ def worker_config(sec: Section) -> AccessHttpConfig:
     return config
 
 
-def make_http_server(gateway: Gateway, config: AccessHttpConfig) -> web.Server:
-    keep_alive = float(config.svr.keep_alive) or NO_IDLE_TIMEOUT
+def make_http_server(gateway: Gateway, config: AccessHttpConfig) -> HttpServer:
     # lingering: after an early answer (413) the rest of the body is read and dropped for at most
     # LINGER seconds, so that the client gets the answer rather than a connection reset
-    return web.Server(cast(Any, gateway.handle), keepalive_timeout=keep_alive, access_log=None,
-                      auto_decompress=False, lingering_time=LINGER)
+    return HttpServer(gateway.handle, body_limit=config.svr.max_pkg_size, keep_alive=float(config.svr.keep_alive),
+                      linger=LINGER)
 
 
 async def serve(config: AccessHttpConfig, ctx: ServiceContext) -> None:

@@ -150,6 +150,23 @@ class RpcClient:
         RpcUnavailable when not connected or when the connection closes
         before the reply; RpcTimeout when no reply came within `timeout` s.
         """
+        sequence, future = self._send(command, body, req_id, timeout)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            self._pending.pop(sequence, None)
+            raise
+
+    def request(self, command: int, body: bytes, *, req_id: int = 0, timeout: float) -> asyncio.Future[bytes]:
+        """Send one request now; the future of its raw reply body (failing as `call` does).
+
+        For callers that answer from a callback rather than a task (the HTTP
+        gateway); a future nobody waits for any more is dropped by its reply or
+        its timeout.  RpcUnavailable at once when not connected.
+        """
+        return self._send(command, body, req_id, timeout)[1]
+
+    def _send(self, command: int, body: bytes, req_id: int, timeout: float) -> tuple[int, asyncio.Future[bytes]]:
         connection = self._connection
         if connection is None:
             raise RpcUnavailable(f"{self.name} is not connected")
@@ -172,11 +189,7 @@ class RpcClient:
         queue.append((deadline, sequence))
         if deadline < self._sweep_at:
             self._arm_sweep(loop, deadline)
-        try:
-            return await future
-        except asyncio.CancelledError:
-            pending.pop(sequence, None)
-            raise
+        return sequence, future
 
     async def call_json(self, command: int, params: list[Any], *, req_id: int = 0, timeout: float) -> Any:
         """Call with a JSON params list; the reply's `result`, or RpcError from its `error` object."""

@@ -41,7 +41,7 @@ MAX_PUBLISH_LAG = 8_000  # far below the rebuild's length, far above what arrive
 async def write_published_log(raw: dict[str, Any], count: int) -> None:
     """`count` deposits in the operation log (no slice), all of them counted as published."""
     config = load_config(Section(raw))
-    log_db, history_db = open_database(config.db_log), open_database(config.db_history)
+    log_db, history_db = open_database(config.db_log), open_database(config.db_history.databases[0])
     await log_db.start()
     await history_db.start()
     await ensure_log_tables(log_db)

@@ -13,10 +13,9 @@ from typing import Any
 
 import orjson
 import pytest
-from aiohttp.http import HttpVersion, HttpVersion10, HttpVersion11
-from aiohttp.test_utils import make_mocked_request
 
 from accesshttp.config import DEFAULT_DEPTH_MERGE, UiConfig, load_config
+from accesshttp.http_server import Request
 from accesshttp.page import UI_DIR, MarketPage, accepts_gzip, load_files, matches, owns
 from common.config import ConfigError, Section, load_config_file
 from tests.support import ROOT
@@ -113,9 +112,10 @@ def test_paths_of_the_page() -> None:
 
 
 def answer(page: MarketPage, path: str, headers: dict[str, str] | None = None,
-           version: HttpVersion = HttpVersion11) -> bytes:
-    response = page.respond(make_mocked_request("GET", path, headers=headers or {}, version=version))
-    return response._data  # the whole response as it is written
+           version: tuple[int, int] = (1, 1)) -> bytes:
+    raw = [(name.encode(), value.encode()) for name, value in (headers or {}).items()]
+    response = page.respond(Request("GET", path.encode(), version, version >= (1, 1), raw, b""))
+    return response.data  # the whole response as it is written
 
 
 def test_answers() -> None:
@@ -137,4 +137,4 @@ def test_answers() -> None:
     assert answer(page, "/ui/nothing.js").startswith(b"HTTP/1.1 404 Not Found\r\n")
     assert answer(page, "/ui/../gateway.py").startswith(b"HTTP/1.1 404 Not Found\r\n")
     assert answer(page, "/ui/vendor").startswith(b"HTTP/1.1 404 Not Found\r\n")
-    assert b"\r\nConnection: close" in answer(page, "/ui/", version=HttpVersion10)
+    assert b"\r\nConnection: close" in answer(page, "/ui/", version=(1, 0))
