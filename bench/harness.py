@@ -397,29 +397,34 @@ def engine_status(cli_port: int, host: str = "127.0.0.1", timeout: float = 30.0)
 
 
 class PublisherPositions:
-    """How far the port's publisher has written: the lowest history stripe position (`history_position`) and
-    the message position (`message_position`, recorded once the broker acknowledged), read from its databases
-    (MariaDB or SQLite, as in the matchengine config's `db_log` / `db_history`)."""
+    """How far the port's publisher has written: the lowest history stripe position (`history_position`, on
+    every history server) and the message position (`message_position`, recorded once the broker
+    acknowledged), read from its databases (MariaDB or SQLite, as in the matchengine config's `db_log` /
+    `db_history`, one database object or a list of them)."""
 
-    def __init__(self, db_log: dict[str, Any], db_history: dict[str, Any]) -> None:
-        self.db_log, self.db_history = db_log, db_history
-        self._mysql: Any = None
+    def __init__(self, db_log: dict[str, Any], db_history: dict[str, Any] | list[dict[str, Any]]) -> None:
+        self.db_log = db_log
+        self.history_dbs = db_history if isinstance(db_history, list) else [db_history]
+        self._mysql: dict[tuple[str, int], Any] = {}
 
-    def _query_mysql(self) -> tuple[int | None, int | None]:
+    def _connection(self, db: dict[str, Any]) -> Any:
         import pymysql
 
-        if self._mysql is None:
-            self._mysql = pymysql.connect(host=self.db_log.get("host", "127.0.0.1"),
-                                          port=int(self.db_log.get("port", 3306)), user=self.db_log.get("user", "root"),
-                                          password=self.db_log.get("pass", ""), autocommit=True)
+        key = (db.get("host", "127.0.0.1"), int(db.get("port", 3306)))
+        if key not in self._mysql:
+            self._mysql[key] = pymysql.connect(host=key[0], port=key[1], user=db.get("user", "root"),
+                                               password=db.get("pass", ""), autocommit=True)
+        return self._mysql[key]
+
+    def _query_mysql(self, db: dict[str, Any], sql: str) -> int | None:
+        import pymysql
+
         try:
-            with self._mysql.cursor() as cur:
-                cur.execute(f"SELECT (SELECT MIN(oper_id) FROM `{self.db_history['name']}`.history_position), "
-                            f"(SELECT oper_id FROM `{self.db_log['name']}`.message_position WHERE id = 1)")
-                history, messages = one_row(cur)
-                return history, messages
+            with self._connection(db).cursor() as cur:
+                cur.execute(sql)
+                return one_row(cur)[0]
         except pymysql.err.ProgrammingError:  # the publisher has not created its tables yet
-            return None, None
+            return None
 
     @staticmethod
     def _query_sqlite(path: str, sql: str) -> int | None:
@@ -437,19 +442,22 @@ class PublisherPositions:
         finally:
             conn.close()
 
+    def _query(self, db: dict[str, Any], table: str, where: str = "") -> int | None:
+        if "sqlite" in db:
+            return self._query_sqlite(db["sqlite"], f"SELECT MIN(oper_id) FROM {table} {where}")
+        return self._query_mysql(db, f"SELECT MIN(oper_id) FROM `{db['name']}`.`{table}` {where}")
+
     def read(self) -> tuple[int, int]:
         """(history, messages): every operation up to each id has its rows / messages written."""
-        if "sqlite" in self.db_history:
-            history = self._query_sqlite(self.db_history["sqlite"], "SELECT MIN(oper_id) FROM history_position")
-            messages = self._query_sqlite(self.db_log["sqlite"], "SELECT oper_id FROM message_position WHERE id = 1")
-        else:
-            history, messages = self._query_mysql()
+        histories = [self._query(db, "history_position") for db in self.history_dbs]
+        history = 0 if None in histories else min(h for h in histories if h is not None)
+        messages = self._query(self.db_log, "message_position", "WHERE id = 1")
         return history or 0, messages or 0
 
     def close(self) -> None:
-        if self._mysql is not None:
-            self._mysql.close()
-            self._mysql = None
+        for conn in self._mysql.values():
+            conn.close()
+        self._mysql.clear()
 
 
 def wait_until(done: Callable[[], bool], *, timeout: float, interval: float = 0.1,

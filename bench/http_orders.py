@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pymysql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -71,7 +72,6 @@ from tests.support import (
     engine_config,
     engine_port,
     free_port,
-    mysql_connect,
     mysql_query,
     unique_name,
 )
@@ -97,10 +97,11 @@ def rpc_port_of(config: dict[str, Any]) -> int:
     return int(config["svr"]["bind"][0].rsplit(":", 1)[1])
 
 
-def wait_history_tables(database: str, timeout: float = 120.0) -> None:
+def wait_history_tables(database: str, shards: int = 100, timeout: float = 120.0) -> None:
+    """Wait until the default server holds the `shards` shard tables of user_deal_history it should."""
     sql = "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = %s AND table_name LIKE %s"
     deadline = time.monotonic() + timeout
-    while mysql_query("information_schema", sql, (database, "user\\_deal\\_history\\_%"))[0][0] < 100:
+    while mysql_query("information_schema", sql, (database, "user\\_deal\\_history\\_%"))[0][0] < shards:
         if time.monotonic() > deadline:
             raise TimeoutError("the publisher did not create the history tables")
         time.sleep(0.1)
@@ -128,9 +129,10 @@ class LocalStack:
 
     def __init__(self, workers: int, engine_options: dict[str, Any], *, workdir: Path | None = None,
                  readers: bool = False, readhistory_workers: int = 4, sentinel: str | None = None,
-                 log_flag: str = "fatal,error,warn") -> None:
+                 log_flag: str = "fatal,error,warn", history_servers: list[tuple[str, int]] | None = None) -> None:
         self.workers = workers
         self.engine_options = engine_options
+        self.history_servers = history_servers or []
         self.readers = readers
         self.readhistory_workers = readhistory_workers
         self.sentinel = sentinel
@@ -152,16 +154,18 @@ class LocalStack:
         self.broker.start()
         config = engine_config(self.dir, log_db=self.databases[0], history_db=self.databases[1],
                                brokers=self.broker.address, assets=ASSETS, markets=MARKETS, **self.engine_options)
+        if self.history_servers:
+            config["db_history"] = spread_history(config["db_history"], self.history_servers)
         engine = self._daemon("matchengine", config)
         engine.start(wait=False)
         engine.wait_ready(READY_TIMEOUT, port=cli_port(config))
         readhistory_port = marketprice_port = free_port()
         if self.readers:
-            wait_history_tables(self.databases[1])
+            wait_history_tables(self.databases[1], -(-100 // (1 + len(self.history_servers))))
             readhistory = base_config("readhistory", self.dir)
             readhistory.update({
                 "svr": {"bind": [f"tcp@127.0.0.1:{free_port()}"], "max_pkg_size": 1000000, "heartbeat_check": False},
-                "db_history": {"host": "127.0.0.1", "user": "root", "pass": "", "name": self.databases[1]},
+                "db_history": config["db_history"],
                 "worker_num": self.readhistory_workers,
             })
             self._daemon("readhistory", readhistory).start(timeout=READY_TIMEOUT)
@@ -215,6 +219,10 @@ class LocalStack:
         mariadb = mariadb_pid()
         if mariadb is not None:
             roles["mariadbd"] = [mariadb]
+        for host, port in self.history_servers:
+            other = mariadb_pid(host, port)
+            if other is not None:
+                roles[f"mariadbd_{port}"] = [other]
         return roles
 
     def written_waiter(self) -> Callable[[CpuSpan], float]:
@@ -228,6 +236,11 @@ class LocalStack:
                 self.daemons[name].stop(timeout=60)
         self.broker.stop()
         drop_databases(*self.databases)
+        for host, port in self.history_servers:
+            conn = pymysql.connect(host=host, port=port, user="root", password="", autocommit=True)
+            with conn.cursor() as cur:
+                cur.execute(f"DROP DATABASE IF EXISTS `{self.databases[1]}`")
+            conn.close()
         if self.readers and not self.sentinel:
             import redis
 
@@ -238,7 +251,8 @@ class LocalStack:
             client.close()
 
 
-def engine_written_waiter(cli: int, db_log: dict[str, Any], db_history: dict[str, Any]) -> Callable[[CpuSpan], float]:
+def engine_written_waiter(cli: int, db_log: dict[str, Any],
+                          db_history: dict[str, Any] | list[dict[str, Any]]) -> Callable[[CpuSpan], float]:
     def wait(meter: CpuSpan) -> float:
         upto = engine_status(cli)["operlog last ID"]
         positions = PublisherPositions(db_log, db_history)
@@ -248,6 +262,26 @@ def engine_written_waiter(cli: int, db_log: dict[str, Any], db_history: dict[str
             positions.close()
 
     return wait
+
+
+def spread_history(database: dict[str, Any], others: list[tuple[str, int]]) -> list[dict[str, Any]]:
+    """`db_history` with the 100 shards split evenly, in order, over `database`'s server and `others`."""
+    servers = [database] + [{**database, "host": host, "port": port} for host, port in others]
+    size = -(-100 // len(servers))
+    return [{**server, "shards": f"{i * size}-{min(100, (i + 1) * size) - 1}"} for i, server in enumerate(servers)]
+
+
+def history_rows_everywhere(db_history: dict[str, Any] | list[dict[str, Any]]) -> int:
+    """Rows in every history shard table of every history server."""
+    total = 0
+    for db in db_history if isinstance(db_history, list) else [db_history]:
+        conn = pymysql.connect(host=db.get("host", "127.0.0.1"), port=int(db.get("port", 3306)),
+                               user=db.get("user", "root"), password=db.get("pass", ""), autocommit=True)
+        try:
+            total += history_rows(conn, db["name"])
+        finally:
+            conn.close()
+    return total
 
 
 # ---------------------------------------------------------------- load
@@ -342,6 +376,9 @@ def main() -> None:
                         help="with --attach: the running matchengine's config (its CLI port and databases)")
     parser.add_argument("--pids", default="", help="with --attach: PIDs to report (their children too)")
     parser.add_argument("--no-fund", action="store_true", help="with --attach: the users are funded already")
+    parser.add_argument("--history-server", action="append", default=[], metavar="HOST:PORT",
+                        help="another MariaDB (root, no password) to spread the history shards over, evenly and in "
+                             "order after the default server's (repeatable)")
     args = parser.parse_args()
 
     wrk = shutil.which("wrk")
@@ -352,18 +389,19 @@ def main() -> None:
         parser.error("--attach needs --engine-config: the rate is counted until history is written")
     lua = find_file(args.lua, "ORDERS_LUA", "orders.lua")
     engine_options = {key: json.loads(value) for key, _, value in (o.partition("=") for o in args.engine_option)}
-    stack = None if args.attach else LocalStack(args.workers, engine_options)
+    history_servers = [(host, int(port)) for host, _, port in (h.rpartition(":") for h in args.history_server)]
+    stack = None if args.attach else LocalStack(args.workers, engine_options, history_servers=history_servers)
     try:
         if stack is not None:
             stack.start()
             url, roles, waiter = stack.url, stack.roles(), stack.written_waiter()
-            history_db = stack.databases[1]
+            db_history = stack.engine.config["db_history"]
         else:
             config = json.loads(Path(args.engine_config).read_text())
             url, roles = args.attach, attached_roles([int(p) for p in args.pids.split(",") if p.strip()])
             waiter = engine_written_waiter(int(config["cli"].rsplit(":", 1)[1]), config["db_log"],
                                            config["db_history"])
-            history_db = config["db_history"].get("name")
+            db_history = config["db_history"]
         funded = None if args.no_fund else asyncio.run(fund(url, args.users, 32))
         waiter(CpuSpan({}))
         if args.warmup > 0:
@@ -373,12 +411,8 @@ def main() -> None:
             report = measure(roles, partial(wrk_load, wrk, lua, url, concurrency, args.seconds, args.users), waiter)
             runs.append({"concurrency": concurrency, **report})
         totals: dict[str, Any] = {}
-        if history_db:
-            conn = mysql_connect()
-            try:
-                totals["history_rows"] = history_rows(conn, history_db)
-            finally:
-                conn.close()
+        if "sqlite" not in db_history:
+            totals["history_rows"] = history_rows_everywhere(db_history)
     finally:
         if stack is not None:
             stack.stop()
