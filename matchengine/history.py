@@ -133,10 +133,18 @@ def _detail_text(detail: dict[str, object]) -> str:
 
 
 class HistoryRows:
-    """Collects history rows per table until the writer takes them."""
+    """Collects history rows per table until the writer takes them.
+
+    With `sql_text` (every history database is MySQL) each row is kept as the
+    text of its VALUES tuple, rendered as it is made: one pass, the rows of an
+    operation rendered together (they share its time), and no tuples left for
+    the collector to track and free.  Otherwise rows are tuples (SQLite binds
+    them as parameters).
+    """
 
     def __init__(self) -> None:
-        self.tables: dict[str, list[tuple[object, ...]]] = defaultdict(list)
+        self.tables: dict[str, list[object]] = defaultdict(list)
+        self.sql_text = False
         self.count = 0
         self._price: Decimal | None = None
         self._amount: Decimal | None = None
@@ -144,16 +152,16 @@ class HistoryRows:
         self._detail_head = ""
         self._detail_tail = ""
 
-    def take(self) -> dict[str, list[tuple[object, ...]]]:
+    def take(self) -> dict[str, list[object]]:
         tables, self.tables = self.tables, defaultdict(list)
         self.count = 0
         return tables
 
     def balance_updated(self, time: float, user: int, asset: str, business: str, change: Decimal,
                         balance: Decimal, detail: dict[str, object]) -> None:
-        self.tables[_BALANCE_TABLES[user % HISTORY_SHARDS]].append(
-            (time, user, asset, business[:VARCHAR], column_text(change, 8), column_text(balance, 16),
-             _detail_text(detail)))
+        row: BalanceRow = (time, user, asset, business[:VARCHAR], column_text(change, 8), column_text(balance, 16),
+                           _detail_text(detail))
+        self.tables[_BALANCE_TABLES[user % HISTORY_SHARDS]].append(_balance_sql(row) if self.sql_text else row)
         self.count += 1
 
     def trade_balance(self, time: float, user: int, asset: str, change: Decimal, balance: Decimal, market: str,
@@ -167,8 +175,8 @@ class HistoryRows:
             detail = f'{self._detail_head}"i": {order_id}, {self._detail_tail}'
         else:
             detail = f'{self._detail_head}"f": "{fmt(fee_rate)}", "i": {order_id}, {self._detail_tail}'
-        self.tables[_BALANCE_TABLES[user % HISTORY_SHARDS]].append(
-            (time, user, asset, "trade", column_text(change, 8), column_text(balance, 16), detail))
+        row: BalanceRow = (time, user, asset, "trade", column_text(change, 8), column_text(balance, 16), detail)
+        self.tables[_BALANCE_TABLES[user % HISTORY_SHARDS]].append(_balance_sql(row) if self.sql_text else row)
         self.count += 1
 
     def deal(self, time: float, market: str, deal_id: int, ask: Order, bid: Order, taker_side: int,
@@ -178,27 +186,29 @@ class HistoryRows:
         bid_role = MAKER if taker_side == ASK else TAKER
         p, a, d = column_text(price, 8), column_text(amount, 8), column_text(deal, 16)
         af, bf = column_text(ask_fee, 16), column_text(bid_fee, 16)
-        tables = self.tables
-        tables[_DEAL_TABLES[ask.id % HISTORY_SHARDS]].append(
-            (time, ask.user, deal_id, ask.id, bid.id, ask_role, p, a, d, af, bf))
-        tables[_DEAL_TABLES[bid.id % HISTORY_SHARDS]].append(
-            (time, bid.user, deal_id, bid.id, ask.id, bid_role, p, a, d, bf, af))
-        tables[_USER_DEAL_TABLES[ask.user % HISTORY_SHARDS]].append(
-            (time, ask.user, market, deal_id, ask.id, bid.id, ASK, ask_role, p, a, d, af, bf))
-        tables[_USER_DEAL_TABLES[bid.user % HISTORY_SHARDS]].append(
-            (time, bid.user, market, deal_id, bid.id, ask.id, BID, bid_role, p, a, d, bf, af))
+        tables, text = self.tables, self.sql_text
+        ask_deal: DealRow = (time, ask.user, deal_id, ask.id, bid.id, ask_role, p, a, d, af, bf)
+        bid_deal: DealRow = (time, bid.user, deal_id, bid.id, ask.id, bid_role, p, a, d, bf, af)
+        ask_user: UserDealRow = (time, ask.user, market, deal_id, ask.id, bid.id, ASK, ask_role, p, a, d, af, bf)
+        bid_user: UserDealRow = (time, bid.user, market, deal_id, bid.id, ask.id, BID, bid_role, p, a, d, bf, af)
+        tables[_DEAL_TABLES[ask.id % HISTORY_SHARDS]].append(_deal_sql(ask_deal) if text else ask_deal)
+        tables[_DEAL_TABLES[bid.id % HISTORY_SHARDS]].append(_deal_sql(bid_deal) if text else bid_deal)
+        tables[_USER_DEAL_TABLES[ask.user % HISTORY_SHARDS]].append(_user_deal_sql(ask_user) if text else ask_user)
+        tables[_USER_DEAL_TABLES[bid.user % HISTORY_SHARDS]].append(_user_deal_sql(bid_user) if text else bid_user)
         self.count += 4
 
     def order_event(self, event: int, order: Order, stock: str, money: str) -> None:
         """Order messages are not history."""
 
     def order_finished(self, order: Order) -> None:
-        row = (order.id, order.ctime, order.mtime, order.user, order.market,
-               (order.source or "")[:VARCHAR], order.type, order.side, column_text(order.price, 8),
-               column_text(order.amount, 8), column_text(order.taker_fee, 4), column_text(order.maker_fee, 4),
-               column_text(order.deal_stock, 8), column_text(order.deal_money, 16), column_text(order.deal_fee, 16))
-        self.tables[_ORDER_TABLES[order.user % HISTORY_SHARDS]].append(row)
-        self.tables[_DETAIL_TABLES[order.id % HISTORY_SHARDS]].append(row)
+        row: OrderRow = (
+            order.id, order.ctime, order.mtime, order.user, order.market, (order.source or "")[:VARCHAR], order.type,
+            order.side, column_text(order.price, 8), column_text(order.amount, 8), column_text(order.taker_fee, 4),
+            column_text(order.maker_fee, 4), column_text(order.deal_stock, 8), column_text(order.deal_money, 16),
+            column_text(order.deal_fee, 16))
+        kept: object = _order_sql(row) if self.sql_text else row
+        self.tables[_ORDER_TABLES[order.user % HISTORY_SHARDS]].append(kept)
+        self.tables[_DETAIL_TABLES[order.id % HISTORY_SHARDS]].append(kept)
         self.count += 2
 
     def balance_locked(self, time: float, user: int, asset: str, business: str) -> None:
@@ -212,5 +222,5 @@ class HistoryRows:
                         stop.client_id, stop.option, stop.type, stop.side, column_text(stop.stop_price, 8),
                         column_text(stop.price, 8), column_text(stop.amount, 8), column_text(stop.taker_fee, 4),
                         column_text(stop.maker_fee, 4), status)
-        self.tables[_STOP_TABLES[stop.user % HISTORY_SHARDS]].append(row)
+        self.tables[_STOP_TABLES[stop.user % HISTORY_SHARDS]].append(_stop_sql(row) if self.sql_text else row)
         self.count += 1

@@ -34,7 +34,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from common.history_shards import shard_ranges
 from common.schema import HISTORY_POSITION, HISTORY_SHARDS, HISTORY_TEMPLATES, create_table_sql, shard_name
@@ -50,7 +50,7 @@ HISTORY_STRIPES = 4
 HISTORY_INTERVAL = 0.5
 RETRY_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0)
 
-Batch = tuple[int, dict[str, list[tuple[object, ...]]], int]
+Batch = tuple[int, dict[str, list[object]], int]
 """(last operation id covered, rows by table, row count)."""
 
 
@@ -121,6 +121,7 @@ class HistoryWriter:
         self.databases = list(databases)
         self.server_of = list(server_of)  # shard number → index in `databases`
         self.rows = HistoryRows()
+        self.rows.sql_text = all(db.dialect == "mysql" for db in self.databases)  # rows rendered as they come
         self.on_progress = on_progress  # a batch committed: room was made, the position moved
         self.stripes = [Stripe(server, db, 1 + number) for server, db in enumerate(self.databases)
                         for number in range(HISTORY_STRIPES)]
@@ -203,7 +204,7 @@ class HistoryWriter:
         if self.rows.count or self.upto > self._batched_upto:
             upto = self.upto
             stripes = self.stripes
-            parts: list[dict[str, list[tuple[object, ...]]]] = [{} for _ in stripes]
+            parts: list[dict[str, list[object]]] = [{} for _ in stripes]
             counts = [0] * len(stripes)
             for table, rows in self.rows.take().items():
                 index = self.stripe_of(table)
@@ -255,7 +256,9 @@ class HistoryWriter:
                 ops: list[Any] = [position]
                 for table, rows in tables.items():
                     columns, mysql_row = shape_of(table)
-                    ops.append(InsertRows(table, columns, rows, mysql_row))
+                    # rows are their VALUES text already (str renders them as they are), or tuples
+                    ops.append(InsertRows(table, columns, cast(list[tuple[object, ...]], rows),
+                                          str if self.rows.sql_text else mysql_row))
                 started = time.monotonic()
                 await self._commit(stripe, ops, upto)
                 log.debug("history server %d stripe %d: %d rows in %d tables up to oper id %d in %.3f s",

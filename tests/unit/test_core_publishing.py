@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import orjson
 
 from matchengine.fanout import Fanout
@@ -54,9 +56,9 @@ def test_stop_messages_lock_messages_and_stop_history_rows() -> None:
     columns, render = shape_of("stop_history_3")
     assert columns == ("order_id", "create_time", "finish_time", "user_id", "market", "source", "client_id",
                        "option", "t", "side", "stop_price", "price", "amount", "taker_fee", "maker_fee", "status")
-    assert render(tables["stop_history_3"][0]) == (
+    assert render(cast(tuple[Any, ...], tables["stop_history_3"][0])) == (
         f"({stop['id']},{T0 + 1!r},{T0 + 5!r},3,'BTCBCH','it\\'s','c1',100,1,1,95.00000000,89.00000000,1.00000000,"
         "0.0020,0.0010,1)")
     # the lock made no balance history; cancelled stops make no stop history
-    assert not [r for r in tables.get("balance_history_3", []) if r[3] == "withdraw"]
+    assert not [r for r in tables.get("balance_history_3", []) if cast(tuple[Any, ...], r)[3] == "withdraw"]
     assert len(tables["stop_history_3"]) == 1

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from matchengine import history
-from matchengine.history import shape_of
+from matchengine.history import HistoryRows, shape_of
+from matchengine.order import ASK, BID
+
+from .core_helpers import T0, deposit, limit, spec_engine
 
 
 def balance_row(at: float, user: int = 7) -> tuple[float, int, str, str, str, str, str]:
@@ -26,3 +31,30 @@ def test_the_time_texts_kept_are_bounded() -> None:
         row = (at, 3, 11, 12, 13, 1, "1", "2", "2", "0", "0")
         assert render(row) == f"({at!r},3,11,12,13,1,1,2,2,0,0)"
     assert len(history._TIME_TEXT.texts) <= kept
+
+
+def test_rows_kept_as_text_are_the_rows_rendered() -> None:
+    """With `sql_text` (every history database is MySQL) rows are rendered as they come: the same text the
+    tuples kept for SQLite give, table by table, in order."""
+    histories = []
+    for as_text in (False, True):
+        rows = HistoryRows()
+        rows.sql_text = as_text
+        _, c = spec_engine(rows)
+        for user in (1, 2, 3):
+            deposit(c, user, "BTC", "10")
+            deposit(c, user, "BCH", "10000")
+        c.balance_update([1, "BCH", "it's\\ a \"bonus\"", 99, "1.5", {"note": "ünï\ncode"}], T0 + 1)
+        limit(c, 1, ASK, "1", "100")
+        limit(c, 2, BID, "0.4", "101", time=T0 + 2)
+        limit(c, 3, BID, "1", "100", time=T0 + 3)
+        c.put_stop_limit([3, "BTCBCH", ASK, "1", "95", "89", "0.002", "0.001", "src", 0, ""], T0 + 4)
+        limit(c, 2, BID, "1", "92", time=T0 + 4.5)
+        limit(c, 1, ASK, "2", "90", time=T0 + 5)  # down to 92: fires the stop
+        histories.append(rows.take())
+    tuples, texts = histories
+    assert set(tuples) == set(texts) and {t.rsplit("_", 1)[0] for t in texts} == {
+        "balance_history", "deal_history", "user_deal_history", "order_history", "order_detail", "stop_history"}
+    for table, kept in tuples.items():
+        render = shape_of(table)[1]
+        assert texts[table] == [render(cast(tuple[Any, ...], row)) for row in kept], table
