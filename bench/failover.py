@@ -345,7 +345,7 @@ async def publisher_fault(args: argparse.Namespace, workdir: Path, broker: Broke
 
 
 async def mark_published(config: Any, last_id: int) -> None:
-    log_db, history_db = open_database(config.db_log), open_database(config.db_history)
+    log_db, history_db = open_database(config.db_log), open_database(config.db_history.databases[0])
     await history_db.start()
     await ensure_history_tables(history_db)
     for row in range(1, HISTORY_STRIPES + 1):
