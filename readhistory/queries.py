@@ -161,7 +161,8 @@ def finished_stop_query(params: list[Any]) -> Query:
         raise invalid_argument("side: must be 0 (both), 1 or 2")
     start, end = read_time_range(params[3], params[4])
     page = Page.read(params[5], params[6], STOP_QUERY_LIMIT)
-    sql = f"{STOP_COLUMNS} FROM `stop_history_{_shard(user_id)}` WHERE `user_id` = %s"
+    shard = _shard(user_id)
+    sql = f"{STOP_COLUMNS} FROM `stop_history_{shard}` WHERE `user_id` = %s"
     args: list[Any] = [user_id]
     if market:
         sql += " AND `market` = %s"
@@ -176,7 +177,7 @@ def finished_stop_query(params: list[Any]) -> Query:
         sql += " AND `create_time` < %s"
         args.append(end)
     tail, tail_args = page.sql("`create_time` DESC, `id` DESC")
-    return Query(sql + tail, (*args, *tail_args), lambda rows: page.wrap([stop_record(r) for r in rows]))
+    return Query(sql + tail, (*args, *tail_args), lambda rows: page.wrap([stop_record(r) for r in rows]), shard)
 
 
 QUERIES: dict[int, Callable[[list[Any]], Query]] = {

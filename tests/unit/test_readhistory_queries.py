@@ -10,6 +10,7 @@ import pytest
 from common.errors import RpcError
 from readhistory.params import Page, as_signed64, read_int32, read_integer, read_u32, read_u64
 from readhistory.queries import (
+    QUERIES,
     balance_history_query,
     finished_order_query,
     finished_stop_query,
@@ -176,3 +177,18 @@ def test_decimal_columns_are_stripped(value: Any, text: str) -> None:
 ])
 def test_detail_is_an_object_or_empty(text: Any, detail: dict[str, Any]) -> None:
     assert detail_object(text) == detail
+
+
+@pytest.mark.parametrize(("command", "params"), [
+    (103, [1234567, "", "", 0, 0, 0, 10]),
+    (208, [1234567, "BTCBCH", 0, 0, 0, 10]),
+    (209, [7654321, 0, 10]),
+    (210, [7654321]),
+    (306, [1234567, "BTCBCH", 0, 10]),
+    (215, [1234567, "", 0, 0, 0, 0, 10]),
+])
+def test_every_query_names_the_shard_it_reads(command: int, params: list[Any]) -> None:
+    """readhistory sends each query to the server that holds its shard: the one in its table's name."""
+    query = QUERIES[command](params)
+    assert query.shard == params[0] % 100
+    assert f"_{query.shard}` " in query.sql
