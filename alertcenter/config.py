@@ -21,6 +21,7 @@ from common.config import (
     Section,
     ServerConfig,
     log_config,
+    monitor_config,
     process_config,
     redis_config,
     server_config,
@@ -42,6 +43,7 @@ class AlertCenterConfig:
     redis_key: str = ALERT_LIST_KEY
     queue_limit: int = 10000
     alert: None = None
+    monitor: ServerConfig | None = None
 
 
 def fixed_log_config(sec: Section) -> LogConfig:
@@ -60,6 +62,7 @@ def load_config(sec: Section) -> AlertCenterConfig:
         process=process_config(sec),
         log=fixed_log_config(sec),
         svr=svr,
+        monitor=monitor_config(sec),
         redis=redis_config(sec, "redis"),
         redis_key=sec.str("redis_key", ALERT_LIST_KEY, non_empty=True),
         queue_limit=sec.int("queue_limit", 10000, min=1),

@@ -35,6 +35,7 @@ class AlertWriter:
         self.redis = redis
         self.key = key
         self.limit = limit
+        self.received = 0
         self.written = 0
         self.dropped = 0
         self._queue: collections.deque[tuple[int, bytes]] = collections.deque()
@@ -46,6 +47,11 @@ class AlertWriter:
         self._drop_reported_at = 0.0
 
     @property
+    def failing(self) -> bool:
+        """The last append to Redis failed (messages are kept for retry)."""
+        return bool(self._failing_since)
+
+    @property
     def queued(self) -> int:
         return len(self._queue)
 
@@ -54,6 +60,7 @@ class AlertWriter:
 
     def push(self, message: bytes) -> None:
         """Queue one message (dropping the oldest queued one when the queue is full)."""
+        self.received += 1
         if len(self._queue) >= self.limit:
             self._queue.popleft()
             self.dropped += 1

@@ -303,6 +303,18 @@ def server_config(sec: Section, key: str = "svr", *, heartbeat_default: bool = T
     )
 
 
+def monitor_config(sec: Section, key: str = "monitor") -> ServerConfig | None:
+    """The optional monitor port (HTTP: /metrics, /healthz, /readyz) on `tcp@` or `stream@` addresses."""
+    if not sec.has(key):
+        return None
+    monitor = sec.section(key)
+    config = ServerConfig(bind=address_list(monitor, "bind"), max_pkg_size=monitor.int("max_pkg_size", 1024, min=1))
+    for address in config.bind:
+        if address.kind not in ("tcp", "stream"):
+            raise monitor.error("bind", f"'{address}': the monitor listens on tcp@ or stream@ addresses only")
+    return config
+
+
 @dataclass(slots=True)
 class ClientConfig:
     """An RPC client of a backend (`matchengine`, `marketprice`, `readhistory`)."""

@@ -43,6 +43,7 @@ class PartitionReader:
         self._last_data_at = 0.0
         self._consumer: Any = None
         self._tp: Any = None
+        self.failing = False  # the last connect or fetch failed
 
     async def start(self, offset: int | None, previous: Callable[[bytes], bool] | None = None) -> None:
         """Begin at `offset` (the next message to read) or, when None, at the current end.
@@ -74,6 +75,7 @@ class PartitionReader:
                 await self._verify()
             except Exception as exc:
                 self._consumer = None
+                self.failing = True
                 await consumer.stop()
                 log.error("%s: kafka %s unavailable: %s", self.name, self.brokers, exc)
                 await asyncio.sleep(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)])
@@ -135,6 +137,7 @@ class PartitionReader:
         try:
             result = await self._consumer.getmany(self._tp, timeout_ms=int(timeout * 1000), max_records=max_records)
             messages = result.get(self._tp, [])
+            self.failing = False
             now = time.monotonic()
             if not messages:
                 if now - self._verified_at >= self.verify_interval:
@@ -150,6 +153,7 @@ class PartitionReader:
             await self._reset_to_earliest()
             return []
         except Exception as exc:
+            self.failing = True
             log.error("%s: fetch from %s failed: %s", self.name, self.topic, exc)
             self._last_data_at = 0.0
             await self._drop()
@@ -158,6 +162,17 @@ class PartitionReader:
         self.next_offset = messages[-1].offset + 1
         self._last_value = messages[-1].value
         return [(m.offset, m.value) for m in messages]
+
+    @property
+    def connected(self) -> bool:
+        return self._consumer is not None and not self.failing
+
+    def lag(self) -> int | None:
+        """Messages in the partition after the reader's position, as of the last fetch (None: not known)."""
+        if self._consumer is None or self.next_offset is None:
+            return None
+        highwater = self._consumer.highwater(self._tp)
+        return None if highwater is None else max(0, highwater - self.next_offset)
 
     async def rewind(self) -> None:
         """Continue from the earliest offset the broker has (a caller that saw its ids jump calls this)."""

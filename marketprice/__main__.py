@@ -18,6 +18,7 @@ import logging
 
 from common.decimals import install_context
 from common.kafka import PartitionReader
+from common.monitor import start_monitor
 from common.redis import connect_redis
 from common.rpc import RpcServer
 from common.service import ServiceContext, run_service
@@ -25,6 +26,7 @@ from common.service import ServiceContext, run_service
 from .config import MarketpriceConfig, load_config
 from .consumer import DealsConsumer
 from .market_list import MarketListSource, fetch_market_names
+from .monitoring import export_metrics, readiness
 from .persist import Persister, Stopped
 from .refresh import MarketRefresher
 from .server import MarketpriceService
@@ -42,6 +44,9 @@ async def serve(config: MarketpriceConfig, ctx: ServiceContext) -> None:
     store = KlineStore(redis, config.retention, config.key_prefix)
     apply_lock = asyncio.Lock()
     persister = Persister(store, markets, config.flush_interval, apply_lock)
+    reader = PartitionReader(config.deals.brokers, config.deals.topic, config.deals.partition, name="deals")
+    export_metrics(reader, markets)
+    await start_monitor(config.monitor, ctx, readiness(redis, config.deals.brokers, reader))
 
     source = MarketListSource(config.accesshttp, config.matchengine)
     await source.start()
@@ -61,7 +66,6 @@ async def serve(config: MarketpriceConfig, ctx: ServiceContext) -> None:
     await rpc.start()
     ctx.add_cleanup(rpc.close)
 
-    reader = PartitionReader(config.deals.brokers, config.deals.topic, config.deals.partition, name="deals")
     ctx.add_cleanup(reader.stop)
     consumer = DealsConsumer(reader, markets, persister.add_market, apply_lock)
     workers = [asyncio.create_task(coro, name=name) for name, coro in (

@@ -32,6 +32,7 @@ from common.config import (
     client_config,
     kafka_consumer_config,
     log_config,
+    monitor_config,
     process_config,
     redis_config,
     server_config,
@@ -57,6 +58,7 @@ class MarketpriceConfig:
     key_prefix: str = ""
     kline_open: OpenRule = OpenRule.PREVIOUS_LAST
     flush_interval: float = 10.0
+    monitor: ServerConfig | None = None
 
 
 def load_config(sec: Section) -> MarketpriceConfig:
@@ -75,6 +77,7 @@ def load_config(sec: Section) -> MarketpriceConfig:
         log=log_config(sec),
         alert=alert_config(sec),
         svr=server_config(sec, "svr"),
+        monitor=monitor_config(sec),
         deals=kafka_consumer_config(sec, "deals"),
         redis=redis_config(sec, "redis"),
         retention=Retention(

@@ -48,6 +48,7 @@ from common.config import (
     database_config,
     load_config_file,
     log_config,
+    monitor_config,
     process_config,
     server_config,
 )
@@ -89,6 +90,7 @@ class EngineConfig:
     role: str = ROLE_SOLE
     exchange: str = ""
     lease_timeout: float = 3.0
+    monitor: ServerConfig | None = None
 
 
 def parse_asset(item: Section) -> Asset:
@@ -239,6 +241,7 @@ def load_config(sec: Section) -> EngineConfig:
         role=role,
         exchange=exchange_name,
         lease_timeout=sec.real("lease_timeout", 3.0, min=0.5),
+        monitor=monitor_config(sec),
     )
 
 

@@ -111,6 +111,7 @@ class Stripe:
     batches: deque[Batch] = field(default_factory=deque)
     idle: asyncio.Event = field(default_factory=asyncio.Event)
     work: asyncio.Event = field(default_factory=asyncio.Event)  # a batch was queued
+    failing: bool = False  # its last commit attempt failed
 
 
 class HistoryWriter:
@@ -142,6 +143,11 @@ class HistoryWriter:
     def stripe_ids(self) -> list[int]:
         """The position of every stripe, server by server."""
         return [stripe.position for stripe in self.stripes]
+
+    @property
+    def failing(self) -> bool:
+        """A stripe's last commit attempt failed (its server is away)."""
+        return any(stripe.failing for stripe in self.stripes)
 
     def stripe_of(self, table: str) -> int:
         """Index in `stripes` of the stripe that writes shard table `table`."""
@@ -277,6 +283,7 @@ class HistoryWriter:
         while True:
             try:
                 await stripe.db.transact(ops)
+                stripe.failing = False
                 return
             except UnexpectedRowCount:
                 try:
@@ -292,6 +299,7 @@ class HistoryWriter:
                                  "is writing; stopping", stripe.server, stripe.row - 1, current, stripe.position)
                     os._exit(1)
             except DatabaseError as exc:
+                stripe.failing = True
                 log.critical("history write to server %d up to oper id %d failed: %s", stripe.server, upto, exc)
             await asyncio.sleep(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)])
             attempt += 1

@@ -22,6 +22,7 @@ from common.rpc import RpcServer
 from common.storage import Database
 
 from .commands import OP_UPDATE_ASSET_CONFIG, OP_UPDATE_MARKET_CONFIG, LogEntry
+from .commit_times import CommitTimes
 from .config import ConfigSource, EngineConfig
 from .engine import Engine
 from .lease import ROLE_STANDBY, Lease
@@ -59,6 +60,7 @@ class Leadership:
         self.lost = asyncio.Event()
         self.publisher = PublisherState()
         self.publisher.enabled = config.publisher
+        self.commit_times = CommitTimes()
         self.link = PublisherLink(config_path, self.publisher, lease.term)
         self.operlog = OperlogWriter(db_log, replica.applied_id, on_commit=self._committed,
                                      fence=lease.fence_statement, renew_interval=self.renew_interval,
@@ -73,6 +75,14 @@ class Leadership:
     def _committed(self, oper_id: int) -> None:
         self.status.applied_id = self.status.leader_oper_id = oper_id
         self.link.notify_committed(oper_id)
+        self.commit_times.committed(oper_id)
+        self.commit_times.forget_through(min([self.publisher.published, *self.publisher.stripes]))
+
+    def behind(self, position: int, *, seconds: bool) -> float:
+        """How far `position` (history, Kafka, a stripe) is behind the committed log: operations or seconds."""
+        if seconds:
+            return self.commit_times.lag_seconds(position)
+        return float(max(0, self.operlog.committed_id - position))
 
     async def run(self, stopping: asyncio.Event, on_serving: Callable[[], None] | None = None) -> bool:
         """Lead until `stopping` (True, after a graceful stop) or until deposed (False, stepped down)."""

@@ -54,6 +54,7 @@ class MessagePublisher:
         self._idle = asyncio.Event()
         self._idle.set()
         self._tasks: list[asyncio.Task[None]] = []
+        self.failing = False  # the last attempt to reach the brokers failed (reported to the engine)
 
     async def recover(self) -> None:
         self.position = self.upto = await read_position(self.log_db, MESSAGE_POSITION.name)
@@ -95,8 +96,10 @@ class MessagePublisher:
                     await self._create_topics()
                 await self._load_published_tags()
                 self._producer = producer
+                self.failing = False
                 log.info("connected to kafka %s", self.brokers)
             except Exception as exc:
+                self.failing = True
                 await producer.stop()
                 log.critical("kafka %s unavailable: %s", self.brokers, exc)
                 await asyncio.sleep(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)])
@@ -209,7 +212,9 @@ class MessagePublisher:
                 sent = end
                 self.published[topic] = tagged[end - 1][0]
                 attempt = 0
+                self.failing = False
             except Exception as exc:
+                self.failing = True
                 log.critical("kafka publish to %s failed (%d messages waiting): %s", topic, len(tagged) - sent, exc)
                 await self._reset_producer()
                 await asyncio.sleep(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)])

@@ -24,6 +24,7 @@ from functools import partial
 from typing import TypeVar
 
 from common.cli import CliServer
+from common.monitor import start_monitor
 from common.service import ServiceContext, StartRefused
 from common.storage import Database, DatabaseError, open_database
 
@@ -33,6 +34,7 @@ from .config import ConfigSource, EngineConfig
 from .engine import Engine
 from .leader import Leadership
 from .lease import ROLE_SOLE, ROLE_STANDBY, Lease, liveness_lock
+from .monitoring import export_metrics, readiness
 from .operlog import OperlogCatalog, OperlogWriter
 from .replica import Replica
 from .retry import Stopped, retrying
@@ -89,6 +91,8 @@ class EngineNode:
 
     async def _run(self) -> None:
         ctx = self.ctx
+        export_metrics(self)
+        await start_monitor(self.config.monitor, ctx, readiness(self))
         ctx.add_cleanup(self.db.close)
         await self._retrying("open trade_log", self._open)
         ctx.add_cleanup(self.lease.close)

@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 
 from common.errors import RpcError
+from common.metrics import SIZE_BUCKETS, metrics_for
 from common.rpc import PendingReply
 from common.schema import OPERLOG, create_table_sql
 from common.sqltext import escape_text
@@ -54,6 +55,12 @@ MAX_BATCH_BYTES = 3 << 20  # a commit must go in one query (common.storage.MULTI
 ROW_OVERHEAD = 40
 CLIENT_ERRORS = (2000, 3000)  # MySQL client error numbers: the connection failed, the statement may have run
 RETRY_DELAYS = (0.05, 0.1, 0.25, 0.5, 1.0)
+
+_METRICS = metrics_for("matchengine")
+COMMIT_SECONDS = _METRICS.histogram("operlog_commit_seconds",
+                                    "Time to commit one group of operation-log rows, retries included")
+GROUP_SIZE = _METRICS.histogram("operlog_group_size", "Operations committed together in one group commit",
+                                bounds=SIZE_BUCKETS)
 
 
 def operlog_table(at: float) -> str:
@@ -169,8 +176,11 @@ class OperlogWriter:
                 waiters: list[tuple[PendingReply, Any]] = []
             else:
                 waiters, self._waiters = self._waiters, []
+            started = time.monotonic()
             if not await self._commit(batch):
                 return
+            COMMIT_SECONDS.observe(time.monotonic() - started)
+            GROUP_SIZE.observe(len(batch))
             self.committed_id = batch[-1][0]
             for pending, result in waiters:
                 pending.set_result(result)

@@ -193,7 +193,9 @@ class Publisher:
         return orjson.dumps({"applied": self.replica.applied_id, "history": self.history.position,
                              "messages": self.messages.position, "history_rows": self.history.pending_rows,
                              "messages_waiting": self.messages.queue.count,
-                             "slice": self.slicer.last_slice_time}) + b"\n"
+                             "slice": self.slicer.last_slice_time, "stripes": self.history.stripe_ids,
+                             "history_failing": self.history.failing,
+                             "messages_failing": self.messages.failing}) + b"\n"
 
     async def talk_to_engine(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         async def report() -> None:

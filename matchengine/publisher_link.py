@@ -15,6 +15,7 @@ import os
 import socket
 import sys
 import time
+from typing import Any
 
 import orjson
 
@@ -97,13 +98,16 @@ class PublisherLink:
             log.critical("publisher exited with status %s; restarting in %.0f s", code, RESTART_DELAY)
             await asyncio.sleep(RESTART_DELAY)
 
-    def _update(self, status: dict[str, int]) -> None:
+    def _update(self, status: dict[str, Any]) -> None:
         state = self.state
         state.applied = status["applied"]
         state.history = status["history"]
         state.messages = status["messages"]
         state.history_rows = status["history_rows"]
         state.messages_waiting = status["messages_waiting"]
+        state.stripes = status.get("stripes", [])
+        state.history_failing = status.get("history_failing", False)
+        state.messages_failing = status.get("messages_failing", False)
         state.updated_at = time.monotonic()
         state.known = True
         if status.get("slice", 0) != self.last_slice:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from common.errors import SERVICE_UNAVAILABLE, RpcError
+from common.metrics import metrics_for
 
 from .commands import CMD_ORDER_BOOK_DEPTH, Commands, LogEntry, WriteResult
 from .engine import Engine
@@ -27,6 +28,11 @@ from .operlog import OperlogWriter
 log = logging.getLogger(__name__)
 
 MAX_UNCOMMITTED = 50_000
+CAUSE_OPERLOG = "operlog_backlog"  # the operation log cannot commit as fast as writes come
+CAUSE_PUBLISH_LAG = "publish_lag"  # history or Kafka is max_publish_lag operations behind
+
+REFUSED = metrics_for("matchengine").counter(
+    "writes_refused", "Writes refused with error 3 (service unavailable), by cause", ("cause",))
 CACHE_CLEAR_INTERVAL = 60.0
 
 
@@ -45,6 +51,9 @@ class PublisherState:
         self.messages = 0
         self.history_rows = 0
         self.messages_waiting = 0
+        self.stripes: list[int] = []  # the position of each history stripe, server by server
+        self.history_failing = False
+        self.messages_failing = False
         self.updated_at = 0.0
         self.enabled = True
         self.known = False
@@ -92,6 +101,7 @@ class EngineService:
     def overloaded(self) -> bool:
         operlog = self.operlog
         if operlog.last_id - operlog.committed_id >= MAX_UNCOMMITTED:
+            REFUSED.inc((CAUSE_OPERLOG,))
             return True
         publisher = self.publisher
         if publisher.enabled and publisher.known and operlog.last_id - publisher.published >= self.max_publish_lag:
@@ -99,6 +109,7 @@ class EngineService:
                 self._lag_alerted = True
                 log.critical("history and messages are %d operations behind: refusing writes",
                              operlog.last_id - publisher.published)
+            REFUSED.inc((CAUSE_PUBLISH_LAG,))
             return True
         self._lag_alerted = False
         return False

@@ -17,6 +17,7 @@ from common.config import (
     ServerConfig,
     alert_config,
     log_config,
+    monitor_config,
     process_config,
     server_config,
 )
@@ -32,6 +33,7 @@ class ReadHistoryConfig:
     svr: ServerConfig
     db_history: HistoryServers
     worker_num: int = 10
+    monitor: ServerConfig | None = None
 
 
 def load_config(sec: Section) -> ReadHistoryConfig:
@@ -41,6 +43,7 @@ def load_config(sec: Section) -> ReadHistoryConfig:
         log=log_config(sec),
         alert=alert_config(sec),
         svr=server_config(sec, "svr"),
+        monitor=monitor_config(sec),
         db_history=history_servers(sec, "db_history"),
         worker_num=sec.int("worker_num", 10, min=1, max=1000),
     )

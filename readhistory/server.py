@@ -22,6 +22,7 @@ from typing import Any
 
 from common.errors import INTERNAL_ERROR, SERVICE_UNAVAILABLE, RpcError
 from common.log import TRACE
+from common.metrics import metrics_for
 from common.rpc import Handler
 from common.schema import HISTORY_SHARDS
 from common.storage import Database, DatabaseError
@@ -30,6 +31,8 @@ from .params import I64_MAX
 from .queries import QUERIES, Query
 
 log = logging.getLogger(__name__)
+REFUSED = metrics_for("readhistory").counter(
+    "queries_refused", "Queries refused with error 3 (service unavailable), by cause", ("cause",))
 
 PENDING_PER_WORKER = 10
 # Client-side MySQL errors of a connection that is gone: can't connect, server gone away, lost connection.
@@ -57,6 +60,7 @@ class HistoryService:
         def handle(params: list[Any]) -> Any:
             if self.pending >= self.max_pending:
                 log.error("pending job: %d, service unavailable", self.pending)
+                REFUSED.inc(("pending_queries",))
                 raise RpcError(SERVICE_UNAVAILABLE)
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("command: %d, params: %r", command, params)

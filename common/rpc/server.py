@@ -31,12 +31,14 @@ import socket
 import stat
 from collections.abc import Callable
 from functools import partial
+from time import perf_counter
 from typing import Any, cast
 
 import orjson
 
 from common.config import Address, ServerConfig
 from common.errors import INTERNAL_ERROR, INVALID_ARGUMENT, MESSAGES, METHOD_NOT_FOUND, RpcError
+from common.metrics import metrics_for
 from common.rpc.codec import (
     HEARTBEAT_TIMEOUT_DEFAULT,
     Frame,
@@ -127,6 +129,10 @@ class RpcServer:
         self._unix_paths: list[str] = []
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        metrics = metrics_for(name)
+        # viabtc_<name>_rpc_requests_total{command, code} and viabtc_<name>_rpc_request_seconds{command}
+        self.requests = metrics.requests("rpc", "RPC requests served", label="command")
+        metrics.gauge("rpc_connections", "Open RPC connections", lambda: len(self._connections))
 
     @property
     def connection_count(self) -> int:
@@ -253,10 +259,12 @@ class RpcServer:
 
     def execute(self, frame: Frame, send: Send) -> None:
         """Run the handler of a non-heartbeat frame and send its reply (now or when it completes)."""
-        handler = self.handlers.get(frame.command)
+        started = perf_counter()
+        command = frame.command
+        handler = self.handlers.get(command)
         if handler is None:
-            self.log.warning("%s: unknown command %d", self.name, frame.command)
-            send(self._error_reply(frame, METHOD_NOT_FOUND, MESSAGES[METHOD_NOT_FOUND]))
+            self.log.warning("%s: unknown command %d", self.name, command)
+            self._send_error(frame, send, started, METHOD_NOT_FOUND, MESSAGES[METHOD_NOT_FOUND])
             return
         try:
             params = orjson.loads(frame.body)
@@ -264,46 +272,54 @@ class RpcServer:
             params = None
         if type(params) is not list:
             self.log.warning("%s: command %d: body is not a JSON array: %s",
-                             self.name, frame.command, _hexdump(frame.body))
-            send(self._error_reply(frame, INVALID_ARGUMENT, MESSAGES[INVALID_ARGUMENT]))
+                             self.name, command, _hexdump(frame.body))
+            self._send_error(frame, send, started, INVALID_ARGUMENT, MESSAGES[INVALID_ARGUMENT])
             return
         try:
             result = handler(params)
         except RpcError as exc:
-            send(self._error_reply(frame, exc.code, exc.message, exc.data))
+            self._send_error(frame, send, started, exc.code, exc.message, exc.data)
             return
         except Exception:
-            self.log.exception("%s: command %d failed, params: %r", self.name, frame.command, params)
-            send(self._error_reply(frame, INTERNAL_ERROR, MESSAGES[INTERNAL_ERROR]))
+            self.log.exception("%s: command %d failed, params: %r", self.name, command, params)
+            self._send_error(frame, send, started, INTERNAL_ERROR, MESSAGES[INTERNAL_ERROR])
             return
         if type(result) is PendingReply:
-            result.bind(partial(self._deliver, frame, send))
+            result.bind(partial(self._deliver, frame, send, started))
             return
         if type(result) not in _PLAIN_RESULT_TYPES and inspect.isawaitable(result):
             future = asyncio.ensure_future(result)
-            future.add_done_callback(partial(self._complete, frame, send))
+            future.add_done_callback(partial(self._complete, frame, send, started))
             return
         send(self._result_reply(frame, result))
+        self.requests.observe(command, 0, perf_counter() - started)
 
-    def _deliver(self, frame: Frame, send: Send, result: Any, error: RpcError | None) -> None:
+    def _send_error(self, frame: Frame, send: Send, started: float, code: int, message: str,
+                    data: str | None = None) -> None:
+        send(self._error_reply(frame, code, message, data))
+        self.requests.observe(frame.command, code, perf_counter() - started)
+
+    def _deliver(self, frame: Frame, send: Send, started: float, result: Any, error: RpcError | None) -> None:
         if error is None:
             send(self._result_reply(frame, result))
+            self.requests.observe(frame.command, 0, perf_counter() - started)
         else:
-            send(self._error_reply(frame, error.code, error.message, error.data))
+            self._send_error(frame, send, started, error.code, error.message, error.data)
 
-    def _complete(self, frame: Frame, send: Send, future: asyncio.Future[Any]) -> None:
+    def _complete(self, frame: Frame, send: Send, started: float, future: asyncio.Future[Any]) -> None:
         if future.cancelled():
             self.log.error("%s: command %d cancelled", self.name, frame.command)
-            send(self._error_reply(frame, INTERNAL_ERROR, MESSAGES[INTERNAL_ERROR]))
+            self._send_error(frame, send, started, INTERNAL_ERROR, MESSAGES[INTERNAL_ERROR])
             return
         exc = future.exception()
         if exc is None:
             send(self._result_reply(frame, future.result()))
+            self.requests.observe(frame.command, 0, perf_counter() - started)
         elif isinstance(exc, RpcError):
-            send(self._error_reply(frame, exc.code, exc.message, exc.data))
+            self._send_error(frame, send, started, exc.code, exc.message, exc.data)
         else:
             self.log.error("%s: command %d failed", self.name, frame.command, exc_info=exc)
-            send(self._error_reply(frame, INTERNAL_ERROR, MESSAGES[INTERNAL_ERROR]))
+            self._send_error(frame, send, started, INTERNAL_ERROR, MESSAGES[INTERNAL_ERROR])
 
     def _result_reply(self, frame: Frame, result: Any) -> bytes:
         try:
