@@ -114,50 +114,60 @@ class LabelledHistogram:
         yield family
 
 
-class _MethodStats:
-    __slots__ = ("codes", "latency")
-
-    def __init__(self, bounds: Sequence[float]) -> None:
-        self.codes: dict[object, int] = {}
-        self.latency = Histogram(bounds)
-
-
 class RequestMetrics:
     """Requests by method and reply code (``<name>_requests_total``) and their latency per method
-    (``<name>_request_seconds``), for a server that answers requests: one dict lookup per request."""
+    (``<name>_request_seconds``), for a server that answers requests.
 
-    __slots__ = ("bounds", "doc", "label", "name", "per_method")
+    A hot path counts a success with ``ok[method] = ok.get(method, 0) + 1`` inline (a method call
+    costs as much again) and may time only a sample of its requests: the histogram's ``_count``
+    then counts the timed requests, and `sample_every` says how many requests one stands for.
+    """
 
-    def __init__(self, name: str, doc: str, label: str, bounds: Sequence[float]) -> None:
+    __slots__ = ("bounds", "doc", "errors", "label", "latency", "name", "ok", "sample_every")
+
+    def __init__(self, name: str, doc: str, label: str, bounds: Sequence[float], sample_every: int = 1) -> None:
         self.name = name
         self.doc = doc
         self.label = label
         self.bounds = tuple(bounds)
-        self.per_method: dict[object, _MethodStats] = {}
+        self.sample_every = sample_every
+        self.ok: dict[object, int] = {}
+        self.errors: dict[tuple[object, object], int] = {}
+        self.latency: dict[object, Histogram] = {}
+
+    def failed(self, method: object, code: object) -> None:
+        key = (method, code)
+        self.errors[key] = self.errors.get(key, 0) + 1
+
+    def timed(self, method: object, seconds: float) -> None:
+        histogram = self.latency.get(method)
+        if histogram is None:
+            histogram = self.latency[method] = Histogram(self.bounds)
+        histogram.observe(seconds)
 
     def observe(self, method: object, code: object, seconds: float) -> None:
-        stats = self.per_method.get(method)
-        if stats is None:
-            stats = self.per_method[method] = _MethodStats(self.bounds)
-        codes = stats.codes
-        codes[code] = codes.get(code, 0) + 1
-        stats.latency.observe(seconds)
+        """Count one request (code 0: success) and time it."""
+        if code == 0:
+            self.ok[method] = self.ok.get(method, 0) + 1
+        else:
+            self.failed(method, code)
+        self.timed(method, seconds)
 
-    def count(self, method: object, code: object | None = None) -> int:
-        stats = self.per_method.get(method)
-        if stats is None:
-            return 0
-        return sum(stats.codes.values()) if code is None else stats.codes.get(code, 0)
+    def count(self, method: object, code: object = 0) -> int:
+        return self.ok.get(method, 0) if code == 0 else self.errors.get((method, code), 0)
 
     def families(self) -> Iterator[Metric]:
         requests = CounterMetricFamily(f"{self.name}_requests", f"{self.doc}, by {self.label} and error code "
                                        "(0: success)", labels=(self.label, "code"))
+        sampled = f" (one request in {self.sample_every} is timed)" if self.sample_every > 1 else ""
         latency = HistogramMetricFamily(f"{self.name}_request_seconds", f"{self.doc}: time to the reply, by "
-                                        f"{self.label}", labels=(self.label,))
-        for method, stats in list(self.per_method.items()):
-            for code, count in list(stats.codes.items()):
-                requests.add_metric([str(method), str(code)], count)
-            latency.add_metric([str(method)], stats.latency.cumulative(), stats.latency.total)
+                                        f"{self.label}{sampled}", labels=(self.label,))
+        for method, count in list(self.ok.items()):
+            requests.add_metric([str(method), "0"], count)
+        for (method, code), count in list(self.errors.items()):
+            requests.add_metric([str(method), str(code)], count)
+        for method, histogram in list(self.latency.items()):
+            latency.add_metric([str(method)], histogram.cumulative(), histogram.total)
         yield requests
         yield latency
 
@@ -212,12 +222,12 @@ class DaemonMetrics(Collector):
             metric = self._metrics[name] = LabelledHistogram(self.prefix + name, doc, labels, bounds)
         return metric
 
-    def requests(self, name: str, doc: str, label: str = "method",
-                 bounds: Sequence[float] = LATENCY_BUCKETS) -> RequestMetrics:
+    def requests(self, name: str, doc: str, label: str = "method", bounds: Sequence[float] = LATENCY_BUCKETS,
+                 sample_every: int = 1) -> RequestMetrics:
         """``<name>_requests_total{<label>, code}`` and ``<name>_request_seconds{<label>}``."""
         metric = self._metrics.get(name)
         if not isinstance(metric, RequestMetrics):
-            metric = self._metrics[name] = RequestMetrics(self.prefix + name, doc, label, bounds)
+            metric = self._metrics[name] = RequestMetrics(self.prefix + name, doc, label, bounds, sample_every)
         return metric
 
     def counter_from(self, name: str, doc: str, read: Read, labels: Sequence[str] = ()) -> None:
