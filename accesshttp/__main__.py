@@ -7,11 +7,11 @@ that serve them, restarts a worker that dies, and stops them all on SIGTERM.
 
 from __future__ import annotations
 
+from common.monitor import MonitorServer
 from common.service import ServiceContext, run_service
 from common.workers import WorkerPool, bind_listeners, close_listeners
 
 from .config import AccessHttpConfig, load_config
-from .monitor import MonitorServer
 from .worker import WORKER_ENV
 
 WORKER_START_TIMEOUT = 60.0

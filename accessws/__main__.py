@@ -9,22 +9,23 @@ them (`accessws/pool.py`), restarting any that dies.
 
 from __future__ import annotations
 
+from common.monitor import MonitorServer, Readiness
 from common.service import ServiceContext, run_service
 from common.workers import WorkerPool, bind_listeners, close_listeners, unlink_unix_paths
 
 from .config import AccessWsConfig, load_config
-from .monitor import MonitorServer
 from .worker import WORKER_ENV, run_worker
 
 WORKER_START_TIMEOUT = 60.0
 
 
 async def serve(config: AccessWsConfig, ctx: ServiceContext) -> None:
-    monitor = MonitorServer(config.monitor)
+    readiness = Readiness()
+    monitor = MonitorServer(config.monitor, readiness)
     await monitor.start()
     ctx.add_cleanup(monitor.close)
     if config.worker_num == 1:
-        await run_worker(config, ctx, None)
+        await run_worker(config, ctx, None, readiness)
     else:
         server = config.svr.server
         listeners = bind_listeners(server.bind, config.worker_num, server.read_mem, server.write_mem)

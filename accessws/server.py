@@ -44,6 +44,7 @@ from websockets.http11 import Response as HttpResponse
 from websockets.typing import Subprotocol
 
 from common.errors import INTERNAL_ERROR
+from common.metrics import metrics_for
 from common.workers import listening_socket, unlink_unix_paths
 
 from .config import WsServerConfig
@@ -52,6 +53,7 @@ from .methods import Methods
 from .session import Session, TrackedConnection
 
 log = logging.getLogger(__name__)
+REQUESTS = metrics_for("accessws").counter("requests", "WebSocket requests received")
 
 MAX_IN_FLIGHT = 64
 MAX_QUEUE = 16
@@ -102,6 +104,7 @@ class WsServer:
         self._idle_task: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Task[None]] = set()
         self._own_sockets = True
+        metrics_for("accessws").gauge("connections", "Open WebSocket connections", lambda: float(len(self.sessions)))
 
     async def start(self, sockets: list[socket.socket] | None = None) -> None:
         """Serve on `sockets` (one per `svr.bind` address, in order), or bind the addresses here."""
@@ -182,6 +185,7 @@ class WsServer:
             self.methods.forget(session)
 
     def _on_message(self, session: Session, data: bytes) -> None:
+        REQUESTS.inc()
         try:
             request = parse_request(data)
         except BadRequest as exc:

@@ -18,11 +18,18 @@ from typing import Any
 from websockets.asyncio.server import ServerConnection
 from websockets.protocol import State
 
+from common.metrics import metrics_for
+
 from .envelope import text_frame
 
 log = logging.getLogger(__name__)
 
 OPEN = State.OPEN
+
+_METRICS = metrics_for("accessws")
+FRAMES_SENT = _METRICS.counter("frames_sent", "WebSocket messages written to clients (replies and pushes)")
+SLOW_READERS_DROPPED = _METRICS.counter("slow_readers_dropped", "Clients dropped because their unread output "
+                                        "passed the limit")
 
 
 class TrackedConnection(ServerConnection):
@@ -69,7 +76,9 @@ class Session:
         if transport.is_closing() or self.connection.protocol.state is not OPEN:
             return
         transport.write(frame)
+        FRAMES_SENT.inc()
         if transport.get_write_buffer_size() > self.output_limit:
+            SLOW_READERS_DROPPED.inc()
             log.warning("%s does not read: %d bytes waiting, limit %d; dropping it", self.peer,
                         transport.get_write_buffer_size(), self.output_limit)
             self.abort()

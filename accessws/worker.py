@@ -20,10 +20,12 @@ import socket
 import sys
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 
 from common.config import ConfigError, Section
 from common.daemon import set_parent_death_signal
 from common.decimals import install_context
+from common.monitor import Readiness, tcp_reachable
 from common.service import ServiceContext, run_service
 from common.workers import WorkerLaunch
 
@@ -83,8 +85,12 @@ def make_balance_handler(assets: AssetNotifier) -> Callable[[bytes], None]:
     return handle
 
 
-async def run_worker(config: AccessWsConfig, ctx: ServiceContext, sockets: list[socket.socket] | None) -> WsServer:
-    """Start everything a worker serves; the WebSocket server opens last, once Kafka is positioned."""
+async def run_worker(config: AccessWsConfig, ctx: ServiceContext, sockets: list[socket.socket] | None,
+                     readiness: Readiness | None = None) -> WsServer:
+    """Start everything a worker serves; the WebSocket server opens last, once Kafka is positioned.
+
+    `readiness` (the monitor's, when it runs in this process) gets a check per backend (connected) and
+    one for the broker (accepts connections)."""
     install_context()
     timeout = config.backend_timeout
     backends = Backends(Backend(config.matchengine, timeout), Backend(config.marketprice, timeout),
@@ -92,6 +98,11 @@ async def run_worker(config: AccessWsConfig, ctx: ServiceContext, sockets: list[
     for backend in backends.all():
         await backend.start()
         ctx.add_cleanup(backend.close)
+        if readiness is not None:
+            readiness.add(backend.name, partial(getattr, backend, "connected"))
+    if readiness is not None:
+        brokers = config.orders.brokers
+        readiness.add("kafka", lambda: tcp_reachable(brokers))
     auth = Authenticator(config.auth_url, config.sign_url, timeout)
     await auth.start()
     ctx.add_cleanup(auth.close)
