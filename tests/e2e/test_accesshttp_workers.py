@@ -98,10 +98,17 @@ def test_stop_ends_every_worker(two_workers: tuple[Daemon, FakeBackend]) -> None
         socket.create_connection(("127.0.0.1", http_port(daemon.config)), timeout=2)
 
 
-def test_monitor_port_accepts_and_ignores_input(two_workers: tuple[Daemon, FakeBackend]) -> None:
+def test_monitor_port_serves_http_and_lets_a_bare_probe_go(two_workers: tuple[Daemon, FakeBackend]) -> None:
     daemon, _ = two_workers
-    with socket.create_connection(("127.0.0.1", monitor_port(daemon.config)), timeout=2) as sock:
-        sock.sendall(b"GET / HTTP/1.1\r\n\r\nanything at all\n")
-        sock.settimeout(0.3)
-        with pytest.raises(TimeoutError):
-            sock.recv(1)  # no answer, and the connection stays open
+    port = monitor_port(daemon.config)
+    with socket.create_connection(("127.0.0.1", port), timeout=2):
+        pass  # a TCP probe that connects and closes, as the original's monitor port took
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(4096):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and answer.endswith(b'{"healthy":true}\n')
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\n\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 404 ")

@@ -128,10 +128,10 @@ async def test_unix_socket_and_monitor_port(exchange: Exchange) -> None:
     assert exchange.accessws is not None
     monitor = int(exchange.accessws.config["monitor"]["bind"].rsplit(":", 1)[1])
     reader, writer = await asyncio.open_connection("127.0.0.1", monitor)
-    writer.write(b"GET /health HTTP/1.0\r\n\r\n")
+    writer.write(b"GET /healthz HTTP/1.0\r\n\r\n")
     await writer.drain()
-    with pytest.raises(TimeoutError):
-        await asyncio.wait_for(reader.read(1), 0.3)  # accepted, read, never answered, not closed
+    answer = await asyncio.wait_for(reader.read(), 5)  # answered, then closed
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and answer.endswith(b'{"healthy":true}\n')
     writer.close()
 
 
