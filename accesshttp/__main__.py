@@ -7,8 +7,11 @@ that serve them, restarts a worker that dies, and stops them all on SIGTERM.
 
 from __future__ import annotations
 
+from functools import partial
+
 from common.monitor import MonitorServer
 from common.service import ServiceContext, run_service
+from common.worker_metrics import supervisor_exposition, workers_readiness
 from common.workers import WorkerPool, bind_listeners, close_listeners
 
 from .config import AccessHttpConfig, load_config
@@ -18,11 +21,12 @@ WORKER_START_TIMEOUT = 60.0
 
 
 async def serve(config: AccessHttpConfig, ctx: ServiceContext) -> None:
-    monitor = MonitorServer(config.monitor)
-    await monitor.start()
-    ctx.add_cleanup(monitor.close)
     listeners = bind_listeners(config.svr.bind, config.worker_num)
     pool = WorkerPool("accesshttp", WORKER_ENV, ctx.config_path, listeners)
+    workers = pool.monitor_addresses()
+    monitor = MonitorServer(config.monitor, workers_readiness(workers), partial(supervisor_exposition, workers))
+    await monitor.start()
+    ctx.add_cleanup(monitor.close)
 
     async def stop_workers() -> None:
         await pool.stop()

@@ -62,6 +62,7 @@ class Gateway:
                      config.backends[route.backend].request_limit - HEADER_SIZE)
             for method, route in routed_methods(config.config_methods).items()
         }
+        self.methods = frozenset(self._routes)
         self.openrpc = openrpc_document(self._routes)
         self.page = MarketPage(config.ui)
 

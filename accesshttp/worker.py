@@ -16,15 +16,18 @@ import logging
 import signal
 import sys
 from dataclasses import replace
+from functools import partial
 
 from common.config import ConfigError, Section
 from common.daemon import set_parent_death_signal
+from common.monitor import MonitorServer, Readiness
 from common.service import ServiceContext, run_service
 from common.workers import WorkerLaunch
 
 from .config import AccessHttpConfig, load_config
 from .gateway import Gateway
 from .http_server import HttpServer
+from .metering import metered
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +49,16 @@ def worker_config(sec: Section) -> AccessHttpConfig:
 def make_http_server(gateway: Gateway, config: AccessHttpConfig) -> HttpServer:
     # lingering: after an early answer (413) the rest of the body is read and dropped for at most
     # LINGER seconds, so that the client gets the answer rather than a connection reset
-    return HttpServer(gateway.handle, body_limit=config.svr.max_pkg_size, keep_alive=float(config.svr.keep_alive),
+    return HttpServer(metered(gateway.handle, gateway.methods), body_limit=config.svr.max_pkg_size, keep_alive=float(config.svr.keep_alive),
                       linger=LINGER)
+
+
+def gateway_readiness(gateway: Gateway) -> Readiness:
+    """Ready when every backend the gateway forwards to is connected."""
+    ready = Readiness()
+    for name, client in gateway.clients.items():
+        ready.add(name, partial(getattr, client, "connected"))
+    return ready
 
 
 async def serve(config: AccessHttpConfig, ctx: ServiceContext) -> None:
@@ -57,6 +68,12 @@ async def serve(config: AccessHttpConfig, ctx: ServiceContext) -> None:
     await gateway.start()
     ctx.add_cleanup(gateway.close)
     await gateway.wait_backends(config.connect_wait)
+
+    monitor = MonitorServer(None, gateway_readiness(gateway))  # read by the supervisor (common.worker_metrics)
+    monitor_socket = launch.monitor_socket()
+    if monitor_socket is not None:
+        await monitor.serve_on(monitor_socket)
+        ctx.add_cleanup(monitor.close)
 
     http = make_http_server(gateway, config)
     loop = asyncio.get_running_loop()

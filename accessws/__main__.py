@@ -9,8 +9,11 @@ them (`accessws/pool.py`), restarting any that dies.
 
 from __future__ import annotations
 
+from functools import partial
+
 from common.monitor import MonitorServer, Readiness
 from common.service import ServiceContext, run_service
+from common.worker_metrics import supervisor_exposition, workers_readiness
 from common.workers import WorkerPool, bind_listeners, close_listeners, unlink_unix_paths
 
 from .config import AccessWsConfig, load_config
@@ -20,16 +23,20 @@ WORKER_START_TIMEOUT = 60.0
 
 
 async def serve(config: AccessWsConfig, ctx: ServiceContext) -> None:
-    readiness = Readiness()
-    monitor = MonitorServer(config.monitor, readiness)
-    await monitor.start()
-    ctx.add_cleanup(monitor.close)
     if config.worker_num == 1:
+        readiness = Readiness()
+        monitor = MonitorServer(config.monitor, readiness)
+        await monitor.start()
+        ctx.add_cleanup(monitor.close)
         await run_worker(config, ctx, None, readiness)
     else:
         server = config.svr.server
         listeners = bind_listeners(server.bind, config.worker_num, server.read_mem, server.write_mem)
         pool = WorkerPool("accessws", WORKER_ENV, ctx.config_path, listeners)
+        workers = pool.monitor_addresses()
+        monitor = MonitorServer(config.monitor, workers_readiness(workers), partial(supervisor_exposition, workers))
+        await monitor.start()
+        ctx.add_cleanup(monitor.close)
 
         async def stop_workers() -> None:
             await pool.stop()

@@ -25,7 +25,7 @@ from functools import partial
 from common.config import ConfigError, Section
 from common.daemon import set_parent_death_signal
 from common.decimals import install_context
-from common.monitor import Readiness, tcp_reachable
+from common.monitor import MonitorServer, Readiness, tcp_reachable
 from common.service import ServiceContext, run_service
 from common.workers import WorkerLaunch
 
@@ -156,7 +156,13 @@ def worker_config(sec: Section) -> AccessWsConfig:
 async def serve_worker(config: AccessWsConfig, ctx: ServiceContext) -> None:
     launch = launch_from_env()
     set_parent_death_signal(signal.SIGTERM)
-    await run_worker(config, ctx, launch.sockets())
+    readiness = Readiness()
+    monitor_socket = launch.monitor_socket()
+    if monitor_socket is not None:  # the supervisor reads this worker's metrics there (common.worker_metrics)
+        monitor = MonitorServer(None, readiness)
+        await monitor.serve_on(monitor_socket)
+        ctx.add_cleanup(monitor.close)
+    await run_worker(config, ctx, launch.sockets(), readiness)
     await launch.serve_until_released(ctx.stopping, ctx.ready)
 
 

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 
 import orjson
@@ -94,7 +95,7 @@ async def _local_exposition() -> bytes:
 class MonitorServer:
     """Serves the monitor endpoints on every address of `config.bind`."""
 
-    def __init__(self, config: ServerConfig, readiness: Readiness | None = None,
+    def __init__(self, config: ServerConfig | None, readiness: Readiness | None = None,
                  metrics: Exposition = _local_exposition) -> None:
         self.config = config
         self.readiness = readiness or Readiness()
@@ -103,14 +104,17 @@ class MonitorServer:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        for address in self.config.bind:
-            sock = listening_socket(address)
-            if address.kind == "tcp":
-                server = await asyncio.start_server(self._serve, sock=sock, limit=REQUEST_LIMIT)
-            else:
-                server = await asyncio.start_unix_server(self._serve, sock=sock, limit=REQUEST_LIMIT)
-            self._servers.append(server)
+        for address in self.config.bind if self.config is not None else ():
+            await self.serve_on(listening_socket(address))
             log.info("monitor listening on %s", address)
+
+    async def serve_on(self, sock: socket.socket) -> None:
+        """Serve on a listening socket made elsewhere (a worker's, from its supervisor)."""
+        if sock.family == socket.AF_UNIX:
+            server = await asyncio.start_unix_server(self._serve, sock=sock, limit=REQUEST_LIMIT)
+        else:
+            server = await asyncio.start_server(self._serve, sock=sock, limit=REQUEST_LIMIT)
+        self._servers.append(server)
 
     async def close(self) -> None:
         for server in self._servers:
@@ -121,7 +125,8 @@ class MonitorServer:
             with contextlib.suppress(Exception):
                 await server.wait_closed()
         self._servers.clear()
-        unlink_unix_paths(self.config.bind)
+        if self.config is not None:
+            unlink_unix_paths(self.config.bind)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()

@@ -112,9 +112,11 @@ class WorkerLaunch:
     index: int
     channel_fd: int
     listen_fds: list[int]
+    monitor_fd: int = -1  # where the supervisor reads the worker's metrics (`worker_metrics`)
 
     def to_env(self) -> str:
-        return orjson.dumps({"index": self.index, "channel": self.channel_fd, "listen": self.listen_fds}).decode()
+        return orjson.dumps({"index": self.index, "channel": self.channel_fd, "listen": self.listen_fds,
+                             "monitor": self.monitor_fd}).decode()
 
     @classmethod
     def from_env(cls, variable: str, program: str) -> WorkerLaunch:
@@ -123,10 +125,14 @@ class WorkerLaunch:
             raise ConfigError(f"{program}.worker is started by {program} (no {variable} in the environment)")
         data = orjson.loads(text)
         return cls(index=int(data["index"]), channel_fd=int(data["channel"]),
-                   listen_fds=[int(fd) for fd in data["listen"]])
+                   listen_fds=[int(fd) for fd in data["listen"]], monitor_fd=int(data.get("monitor", -1)))
 
     def sockets(self) -> list[socket.socket]:
         return [socket.socket(fileno=fd) for fd in self.listen_fds]
+
+    def monitor_socket(self) -> socket.socket | None:
+        """The listening socket on which this worker serves its metrics to the supervisor."""
+        return socket.socket(fileno=self.monitor_fd) if self.monitor_fd >= 0 else None
 
     async def serve_until_released(self, stopping: asyncio.Event, on_ready: Callable[[], None]) -> None:
         """Tell the supervisor "ready", then wait until it closes the channel or `stopping` is set."""
@@ -145,10 +151,25 @@ class WorkerLaunch:
 
 # ---------------------------------------------------------------- supervisor side
 
+def worker_monitor_address(package: str, index: int) -> str:
+    """The unix address, in the abstract namespace (nothing on disk), of one worker's monitor."""
+    return f"\0viabtc-{package}-{os.getpid()}-worker{index}"
+
+
+def worker_monitor_socket(package: str, index: int) -> socket.socket:
+    """A listening socket on `worker_monitor_address`."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(worker_monitor_address(package, index))
+    sock.listen(16)
+    sock.setblocking(False)
+    return sock
+
+
 class _Worker:
-    def __init__(self, index: int, sockets: list[socket.socket]) -> None:
+    def __init__(self, index: int, sockets: list[socket.socket], monitor: socket.socket) -> None:
         self.index = index
         self.sockets = sockets
+        self.monitor = monitor
         self.process: asyncio.subprocess.Process | None = None
         self.ready = asyncio.Event()
         self.started = 0
@@ -163,8 +184,13 @@ class WorkerPool:
         self.package = package
         self.env_variable = env_variable
         self.config_path = config_path
-        self.workers = [_Worker(index, sockets) for index, sockets in enumerate(listeners)]
+        self.workers = [_Worker(index, sockets, worker_monitor_socket(package, index))
+                        for index, sockets in enumerate(listeners)]
         self._stopping = False
+
+    def monitor_addresses(self) -> list[tuple[int, str]]:
+        """(index, unix address) of each worker's monitor, where `common.worker_metrics` scrapes it."""
+        return [(worker.index, worker_monitor_address(self.package, worker.index)) for worker in self.workers]
 
     @property
     def pids(self) -> list[int]:
@@ -205,6 +231,7 @@ class WorkerPool:
                 worker.task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker.task
+            worker.monitor.close()
 
     async def _keep_running(self, worker: _Worker) -> None:
         while not self._stopping:
@@ -221,12 +248,13 @@ class WorkerPool:
     async def _run_once(self, worker: _Worker) -> int | None:
         parent, child = socket.socketpair()
         fds = [sock.fileno() for sock in worker.sockets]
-        launch = WorkerLaunch(index=worker.index, channel_fd=child.fileno(), listen_fds=fds)
+        launch = WorkerLaunch(index=worker.index, channel_fd=child.fileno(), listen_fds=fds,
+                              monitor_fd=worker.monitor.fileno())
         env = dict(os.environ, **{self.env_variable: launch.to_env()})
         try:
             process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", f"{self.package}.worker", self.config_path,
-                pass_fds=(child.fileno(), *fds), env=env,
+                pass_fds=(child.fileno(), *fds, worker.monitor.fileno()), env=env,
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
         except OSError:
             log.critical("cannot start %s worker %d", self.package, worker.index, exc_info=True)

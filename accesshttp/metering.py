@@ -1,0 +1,66 @@
+"""accesshttp's request metrics: every answer counted by JSON-RPC method and error code, and timed.
+
+`metered(handler, methods)` wraps the gateway's handler.  The method label is
+the call's ``method`` when it is one the gateway routes (``(unknown)`` for
+another name, so a client cannot make up series, ``(invalid)`` for a body
+that is no JSON-RPC call, ``GET`` for the page and the OpenRPC document).
+The code label is the ``error.code`` of the reply, 0 for a result, and
+``http_<status>`` for an answer with no JSON body (400, 413, 500).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from time import perf_counter
+
+import orjson
+
+from common.metrics import metrics_for
+
+from .http_server import Handler, Request, Respond
+from .responses import RawResponse
+
+REQUESTS = metrics_for("accesshttp").requests("http", "HTTP JSON-RPC calls answered", label="method")
+
+_ERROR_CODE = re.compile(rb'"error":\s*\{[^{}]*?"code":\s*(-?\d+)')
+_NO_ERROR = re.compile(rb'"error":\s*null')
+
+
+def call_method(request: Request, methods: Collection[str]) -> str:
+    if request.method != "POST":
+        return request.method
+    try:
+        call = orjson.loads(request.body)
+    except orjson.JSONDecodeError:
+        return "(invalid)"
+    method = call.get("method") if isinstance(call, dict) else None
+    if not isinstance(method, str):
+        return "(invalid)"
+    return method if method in methods else "(unknown)"
+
+
+def reply_code(response: RawResponse) -> str:
+    data = response.data
+    status = data[9:12].decode()
+    body = data.partition(b"\r\n\r\n")[2]
+    if not body:
+        return "0" if status == "200" else f"http_{status}"
+    if _NO_ERROR.search(body):
+        return "0"
+    found = _ERROR_CODE.search(body)
+    return found.group(1).decode() if found else f"http_{status}"
+
+
+def metered(handler: Handler, methods: Collection[str]) -> Handler:
+    def handle(request: Request, send: Respond) -> None:
+        started = perf_counter()
+        method = call_method(request, methods)
+
+        def answer(response: RawResponse) -> None:
+            send(response)
+            REQUESTS.observe(method, reply_code(response), perf_counter() - started)
+
+        handler(request, answer)
+
+    return handle
