@@ -25,7 +25,7 @@ from functools import partial
 from common.config import ConfigError, Section
 from common.daemon import set_parent_death_signal
 from common.decimals import install_context
-from common.monitor import MonitorServer, Readiness, tcp_reachable
+from common.monitor import MonitorServer, Readiness
 from common.service import ServiceContext, run_service
 from common.workers import WorkerLaunch
 
@@ -90,7 +90,7 @@ async def run_worker(config: AccessWsConfig, ctx: ServiceContext, sockets: list[
     """Start everything a worker serves; the WebSocket server opens last, once Kafka is positioned.
 
     `readiness` (the monitor's, when it runs in this process) gets a check per backend (connected) and
-    one for the broker (accepts connections)."""
+    one for the broker (every topic reader connected, its last fetch not failed)."""
     install_context()
     timeout = config.backend_timeout
     backends = Backends(Backend(config.matchengine, timeout), Backend(config.marketprice, timeout),
@@ -100,9 +100,6 @@ async def run_worker(config: AccessWsConfig, ctx: ServiceContext, sockets: list[
         ctx.add_cleanup(backend.close)
         if readiness is not None:
             readiness.add(backend.name, partial(getattr, backend, "connected"))
-    if readiness is not None:
-        brokers = config.orders.brokers
-        readiness.add("kafka", lambda: tcp_reachable(brokers))
     auth = Authenticator(config.auth_url, config.sign_url, timeout)
     await auth.start()
     ctx.add_cleanup(auth.close)
@@ -132,6 +129,8 @@ async def run_worker(config: AccessWsConfig, ctx: ServiceContext, sockets: list[
     for consumer in consumers:
         consumer.start()
         ctx.add_cleanup(consumer.stop)
+    if readiness is not None:
+        readiness.add("kafka", lambda: all(consumer.reader.connected for consumer in consumers))
     for consumer in consumers:
         if not await consumer.wait_positioned(KAFKA_START_WAIT):
             log.critical("kafka %s: topic %s not reachable yet; reading it from its end once it is",

@@ -76,7 +76,7 @@ class PartitionReader:
             except Exception as exc:
                 self._consumer = None
                 self.failing = True
-                await consumer.stop()
+                await stop_quietly(consumer)
                 log.error("%s: kafka %s unavailable: %s", self.name, self.brokers, exc)
                 await asyncio.sleep(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)])
                 attempt += 1
@@ -194,10 +194,22 @@ class PartitionReader:
     async def _drop(self) -> None:
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
-            try:
-                await consumer.stop()
-            except Exception:
-                pass
+            await stop_quietly(consumer)
 
     async def stop(self) -> None:
         await self._drop()
+
+
+async def stop_quietly(consumer: Any) -> None:
+    """Stop an aiokafka consumer after a failure.  Its `stop` can let the cancel of its own fetch task escape
+    (after a broker connection was cut mid-fetch): that is swallowed here unless this task itself is being
+    cancelled, so a reader outlives the outage instead of ending as if cancelled."""
+    try:
+        await consumer.stop()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        log.warning("kafka consumer stop was cancelled from inside aiokafka: the consumer is dropped all the same")
+    except Exception:
+        pass

@@ -74,20 +74,6 @@ class Readiness:
             return False
 
 
-async def tcp_reachable(servers: str) -> bool:
-    """Whether one of `servers` (``host:port[,host:port…]``, a Kafka bootstrap list) accepts a connection."""
-    for server in servers.split(","):
-        host, _, port = server.strip().rpartition(":")
-        try:
-            async with asyncio.timeout(CHECK_TIMEOUT / 2):
-                _, writer = await asyncio.open_connection(host.strip("[]") or "127.0.0.1", int(port))
-        except (OSError, ValueError, TimeoutError):
-            continue
-        writer.close()
-        return True
-    return False
-
-
 async def _local_exposition() -> bytes:
     return exposition()
 

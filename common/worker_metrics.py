@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Iterable, Iterator, Sequence
 from functools import partial
 
@@ -41,7 +42,15 @@ WORKER_LABEL = "worker"
 async def scrape_unix(address: str, path: str = "/metrics") -> bytes:
     """The body of ``GET <path>`` from a monitor on a unix address."""
     async with asyncio.timeout(SCRAPE_TIMEOUT):
-        reader, writer = await asyncio.open_unix_connection(address)
+        # connected here, not by open_unix_connection(path): uvloop does not take abstract addresses
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        try:
+            await asyncio.get_running_loop().sock_connect(sock, address)
+        except BaseException:
+            sock.close()
+            raise
+        reader, writer = await asyncio.open_unix_connection(sock=sock)
         try:
             writer.write(f"GET {path} HTTP/1.1\r\nHost: worker\r\n\r\n".encode())
             answer = await reader.read()

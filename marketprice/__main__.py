@@ -46,7 +46,7 @@ async def serve(config: MarketpriceConfig, ctx: ServiceContext) -> None:
     persister = Persister(store, markets, config.flush_interval, apply_lock)
     reader = PartitionReader(config.deals.brokers, config.deals.topic, config.deals.partition, name="deals")
     export_metrics(reader, markets)
-    await start_monitor(config.monitor, ctx, readiness(redis, config.deals.brokers, reader))
+    await start_monitor(config.monitor, ctx, readiness(redis, reader))
 
     source = MarketListSource(config.accesshttp, config.matchengine)
     await source.start()

@@ -1,8 +1,8 @@
 """marketprice's monitor port: the deals consumer's lag and progress, and readiness.
 
-Ready (``/readyz``) when Redis answers a PING, the broker accepts connections
-and the deals consumer reads without failing and is less than
-`READY_LAG_MESSAGES` behind the end of the partition.
+Ready (``/readyz``) when Redis answers a PING (``redis``), the deals consumer
+is connected to the broker and its last fetch did not fail (``kafka``), and it
+is less than `READY_LAG_MESSAGES` behind the end of the partition (``deals``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 from common.kafka import PartitionReader
 from common.metrics import metrics_for
-from common.monitor import Readiness, tcp_reachable
+from common.monitor import Readiness
 
 from .state import Markets
 
@@ -28,22 +28,17 @@ def export_metrics(reader: PartitionReader, markets: Markets) -> None:
                          lambda: float(markets.progress.deal_id))
 
 
-def readiness(redis: Any, brokers: str, reader: PartitionReader | None = None) -> Readiness:
+def readiness(redis: Any, reader: PartitionReader) -> Readiness:
     ready = Readiness()
 
     async def redis_answers() -> bool:
         return bool(await redis.ping())
 
-    async def broker_reachable() -> bool:
-        return await tcp_reachable(brokers)
-
     def caught_up() -> bool:
-        if reader is None or not reader.connected:
-            return False
         lag = reader.lag()
-        return lag is not None and lag < READY_LAG_MESSAGES
+        return reader.connected and lag is not None and lag < READY_LAG_MESSAGES
 
     ready.add("redis", redis_answers)
-    ready.add("kafka", broker_reachable)
+    ready.add("kafka", lambda: reader.connected)
     ready.add("deals", caught_up)
     return ready

@@ -58,5 +58,8 @@ def wait_ready(port: int, ready: bool, timeout: float = 30.0) -> dict[str, Any]:
         seen[0] = body
         return (status == 200) == ready
 
-    wait_until(check, timeout, f"/readyz ready={ready} (last: {seen[0]})")
+    try:
+        wait_until(check, timeout, f"/readyz ready={ready}")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; it said {seen[0]}") from None
     return seen[0]
