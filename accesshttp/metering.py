@@ -4,8 +4,9 @@
 the call's ``method`` when it is one the gateway routes (``(unknown)`` for
 another name, so a client cannot make up series, ``(invalid)`` for a body
 that is no JSON-RPC call, ``GET`` for the page and the OpenRPC document).
-The code label is the ``error.code`` of the reply, 0 for a result, and
-``http_<status>`` for an answer with no JSON body (400, 413, 500).
+An answer counts as an error (``viabtc_accesshttp_http_errors_total``) under
+the ``error.code`` of its reply, or ``http_<status>`` for an answer with no
+JSON body (400, 413, 500).
 """
 
 from __future__ import annotations
@@ -40,16 +41,17 @@ def call_method(request: Request, methods: Collection[str]) -> str:
     return method if method in methods else "(unknown)"
 
 
-def reply_code(response: RawResponse) -> str:
+def reply_code(response: RawResponse) -> int | str:
+    """0 for a result; the error code of an error reply; ``http_<status>`` for an answer with no JSON body."""
     data = response.data
     status = data[9:12].decode()
     body = data.partition(b"\r\n\r\n")[2]
     if not body:
-        return "0" if status == "200" else f"http_{status}"
+        return 0 if status == "200" else f"http_{status}"
     if _NO_ERROR.search(body):
-        return "0"
+        return 0
     found = _ERROR_CODE.search(body)
-    return found.group(1).decode() if found else f"http_{status}"
+    return int(found.group(1)) if found else f"http_{status}"
 
 
 def metered(handler: Handler, methods: Collection[str]) -> Handler:

@@ -13,12 +13,13 @@ durations are in seconds, as Prometheus conventions ask.  The process's CPU and
 memory come from prometheus_client's process collector, in the same registry.
 
     METRICS = metrics_for("matchengine")
-    REQUESTS = METRICS.counter("rpc_requests", "RPC requests by command and error code", ("command", "code"))
-    REQUESTS.inc(("201", "0"))
+    REFUSED = METRICS.counter("writes_refused", "Writes refused, by cause", ("cause",))
+    REFUSED.inc(("publish_lag",))
 """
 
 from __future__ import annotations
 
+import collections
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
@@ -115,15 +116,16 @@ class LabelledHistogram:
 
 
 class RequestMetrics:
-    """Requests by method and reply code (``<name>_requests_total``) and their latency per method
-    (``<name>_request_seconds``), for a server that answers requests.
+    """A server's requests by method (``<name>_requests_total``), the error replies among them by method and
+    error code (``<name>_errors_total``), and their latency by method (``<name>_request_seconds``).
 
-    A hot path counts a success with ``ok[method] = ok.get(method, 0) + 1`` inline (a method call
-    costs as much again) and may time only a sample of its requests: the histogram's ``_count``
-    then counts the timed requests, and `sample_every` says how many requests one stands for.
+    Built for hot paths: `received` is a `collections.Counter`, so a server counts a whole batch of
+    requests with one ``received.update(methods)`` in C; errors are counted where they are made (rare);
+    and a server may time only a sample of its requests (`sample_every` says how many requests a timed
+    one stands for: the histogram's ``_count`` then counts the timed requests only).
     """
 
-    __slots__ = ("bounds", "doc", "errors", "label", "latency", "name", "ok", "sample_every")
+    __slots__ = ("bounds", "doc", "errors", "hidden", "label", "latency", "name", "received", "sample_every")
 
     def __init__(self, name: str, doc: str, label: str, bounds: Sequence[float], sample_every: int = 1) -> None:
         self.name = name
@@ -131,9 +133,10 @@ class RequestMetrics:
         self.label = label
         self.bounds = tuple(bounds)
         self.sample_every = sample_every
-        self.ok: dict[object, int] = {}
+        self.received: collections.Counter[object] = collections.Counter()
         self.errors: dict[tuple[object, object], int] = {}
         self.latency: dict[object, Histogram] = {}
+        self.hidden: set[object] = set()  # methods counted but not exported (an RPC server's heartbeats)
 
     def failed(self, method: object, code: object) -> None:
         key = (method, code)
@@ -146,29 +149,29 @@ class RequestMetrics:
         histogram.observe(seconds)
 
     def observe(self, method: object, code: object, seconds: float) -> None:
-        """Count one request (code 0: success) and time it."""
-        if code == 0:
-            self.ok[method] = self.ok.get(method, 0) + 1
-        else:
+        """Count one answered request (code 0: success) and time it."""
+        self.received[method] += 1
+        if code != 0:
             self.failed(method, code)
         self.timed(method, seconds)
 
-    def count(self, method: object, code: object = 0) -> int:
-        return self.ok.get(method, 0) if code == 0 else self.errors.get((method, code), 0)
-
     def families(self) -> Iterator[Metric]:
-        requests = CounterMetricFamily(f"{self.name}_requests", f"{self.doc}, by {self.label} and error code "
-                                       "(0: success)", labels=(self.label, "code"))
+        requests = CounterMetricFamily(f"{self.name}_requests", f"{self.doc}, by {self.label}",
+                                       labels=(self.label,))
+        errors = CounterMetricFamily(f"{self.name}_errors", f"{self.doc} answered with an error, by {self.label} "
+                                     "and error code", labels=(self.label, "code"))
         sampled = f" (one request in {self.sample_every} is timed)" if self.sample_every > 1 else ""
         latency = HistogramMetricFamily(f"{self.name}_request_seconds", f"{self.doc}: time to the reply, by "
                                         f"{self.label}{sampled}", labels=(self.label,))
-        for method, count in list(self.ok.items()):
-            requests.add_metric([str(method), "0"], count)
+        for method, count in list(self.received.items()):
+            if method not in self.hidden:
+                requests.add_metric([str(method)], count)
         for (method, code), count in list(self.errors.items()):
-            requests.add_metric([str(method), str(code)], count)
+            errors.add_metric([str(method), str(code)], count)
         for method, histogram in list(self.latency.items()):
             latency.add_metric([str(method)], histogram.cumulative(), histogram.total)
         yield requests
+        yield errors
         yield latency
 
 
@@ -224,7 +227,8 @@ class DaemonMetrics(Collector):
 
     def requests(self, name: str, doc: str, label: str = "method", bounds: Sequence[float] = LATENCY_BUCKETS,
                  sample_every: int = 1) -> RequestMetrics:
-        """``<name>_requests_total{<label>, code}`` and ``<name>_request_seconds{<label>}``."""
+        """``<name>_requests_total{<label>}``, ``<name>_errors_total{<label>, code}``,
+        ``<name>_request_seconds{<label>}``."""
         metric = self._metrics.get(name)
         if not isinstance(metric, RequestMetrics):
             metric = self._metrics[name] = RequestMetrics(self.prefix + name, doc, label, bounds, sample_every)

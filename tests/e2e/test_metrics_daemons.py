@@ -91,8 +91,8 @@ async def test_marketprice_counts_deals_and_requests_and_follows_redis_and_the_b
             after = scrape(monitor)
         assert value(after, "viabtc_marketprice_deals_applied_total") == 3
         assert value(after, "viabtc_marketprice_deals_consumer_lag_messages") == 0
-        assert (value(after, "viabtc_marketprice_rpc_requests_total", command="304", code="0")
-                - value(before, "viabtc_marketprice_rpc_requests_total", command="304", code="0")) == 3
+        assert (value(after, "viabtc_marketprice_rpc_requests_total", command="304")
+                - value(before, "viabtc_marketprice_rpc_requests_total", command="304")) == 3
         await asyncio.to_thread(outage_names, monitor, redis_proxy, "redis")
         await asyncio.to_thread(outage_names, monitor, kafka, "kafka")
     finally:
@@ -166,12 +166,13 @@ def test_accesshttp_supervisor_answers_every_workers_metrics(tmp_path: Path) -> 
         client.close()
         after = scrape(monitor)
 
-        def grew(**labels: str) -> float:
-            name = "viabtc_accesshttp_http_requests_total"
+        def grew(name: str, **labels: str) -> float:
             return value(after, name, **labels) - value(before, name, **labels)
 
-        assert grew(method="asset.list", code="0") == calls
-        assert grew(method="(unknown)", code="4") == 1
+        assert grew("viabtc_accesshttp_http_requests_total", method="asset.list") == calls
+        assert grew("viabtc_accesshttp_http_errors_total", method="asset.list") == 0
+        assert grew("viabtc_accesshttp_http_requests_total", method="(unknown)") == 1
+        assert grew("viabtc_accesshttp_http_errors_total", method="(unknown)", code="4") == 1
         for worker in ("supervisor", "0", "1"):
             assert value(after, "process_resident_memory_bytes", worker=worker) > 0
         assert value(after, "viabtc_accesshttp_http_request_seconds_count", worker="0") > 0

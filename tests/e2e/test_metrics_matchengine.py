@@ -69,9 +69,10 @@ async def test_counters_follow_the_traffic_and_refusals_show_their_cause(
         assert grew("viabtc_matchengine_orders_total") == resting + 1
         assert grew("viabtc_matchengine_deals_total") == 1
         assert grew("viabtc_matchengine_operations_total") == 4 + resting + 1
-        assert grew("viabtc_matchengine_rpc_requests_total", command="201", code="0") == resting + 1
-        assert grew("viabtc_matchengine_rpc_requests_total", command="201", code="1") == 1
-        assert grew("viabtc_matchengine_rpc_requests_total", command="102", code="0") == 4
+        assert grew("viabtc_matchengine_rpc_requests_total", command="201") == resting + 2
+        assert grew("viabtc_matchengine_rpc_errors_total", command="201", code="1") == 1
+        assert grew("viabtc_matchengine_rpc_requests_total", command="102") == 4
+        assert grew("viabtc_matchengine_rpc_errors_total", command="102") == 0
         assert value(after, "viabtc_matchengine_role", role="leader") == 1
         assert value(after, "viabtc_matchengine_operlog_group_size_count") >= 1
         assert value(after, "process_resident_memory_bytes") > 0
@@ -92,7 +93,7 @@ async def test_counters_follow_the_traffic_and_refusals_show_their_cause(
         assert "kafka" in body["not_ready"] and "history" not in body["not_ready"]
         during = scrape(monitor)
         assert value(during, "viabtc_matchengine_writes_refused_total", cause="publish_lag") == refused
-        assert value(during, "viabtc_matchengine_rpc_requests_total", command="102", code="3") == refused
+        assert value(during, "viabtc_matchengine_rpc_errors_total", command="102", code="3") == refused
         assert value(during, "viabtc_matchengine_publisher_lag_operations", stream="kafka") >= 1000
         assert value(during, "viabtc_matchengine_publisher_lag_seconds", stream="kafka") > 0
 
