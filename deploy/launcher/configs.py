@@ -109,6 +109,10 @@ def _common(name: str, data: DataDir, ports: Ports) -> JsonObject:
     }
 
 
+def _monitor(port: int) -> JsonObject:
+    return {"bind": _tcp(port), "max_pkg_size": 1024}
+
+
 def _rpc_server(port: int, max_pkg_size: int) -> JsonObject:
     return {"bind": [_tcp(port)], "buf_limit": 100, "max_pkg_size": max_pkg_size, "heartbeat_check": False}
 
@@ -133,6 +137,7 @@ def matchengine_config(data: DataDir, ports: Ports, infra: Infrastructure, excha
         "debug": False,
         "svr": _rpc_server(ports[name], 10240),
         "cli": _tcp(ports[f"{name}_cli"]),
+        "monitor": _monitor(ports[f"{name}_monitor"]),
         "db_log": {"sqlite": str(data.trade_log_db)},
         "db_history": {"sqlite": str(data.trade_history_db)},
         "exchange_file": str(data.exchange_file),
@@ -156,6 +161,7 @@ def readhistory_config(data: DataDir, ports: Ports, infra: Infrastructure, excha
         **_common("readhistory", data, ports),
         "debug": False,
         "svr": _rpc_server(ports["readhistory"], 1_000_000),
+        "monitor": _monitor(ports["readhistory_monitor"]),
         "db_history": {"sqlite": str(data.trade_history_db)},
         "worker_num": 2,
     }
@@ -165,7 +171,7 @@ def accesshttp_config(data: DataDir, ports: Ports, infra: Infrastructure, exchan
     return {
         **_common("accesshttp", data, ports),
         "svr": {"bind": [_tcp(ports["http"])], "max_pkg_size": 102400},
-        "monitor": {"bind": _tcp(ports["http_monitor"]), "max_pkg_size": 1024},
+        "monitor": _monitor(ports["http_monitor"]),
         "worker_num": 1,
         "timeout": 1.0,
         "config_methods": True,  # the local exchange's operator is its user: config.update_* over HTTP
@@ -181,6 +187,7 @@ def marketprice_config(data: DataDir, ports: Ports, infra: Infrastructure, excha
         **_common("marketprice", data, ports),
         "debug": False,
         "svr": _rpc_server(ports["marketprice"], 1_000_000),
+        "monitor": _monitor(ports["marketprice_monitor"]),
         "deals": {"brokers": infra.brokers, "topic": "deals", "partition": 0},
         "redis": {"host": LOOPBACK, "port": infra.redis_port},
         "accesshttp": ports.http_url,
@@ -193,7 +200,7 @@ def accessws_config(data: DataDir, ports: Ports, infra: Infrastructure, exchange
     return {
         **_common("accessws", data, ports),
         "svr": {"bind": [_tcp(ports["ws"])], "max_pkg_size": 102400, "protocol": "chat"},
-        "monitor": {"bind": _tcp(ports["ws_monitor"]), "max_pkg_size": 1024},
+        "monitor": _monitor(ports["ws_monitor"]),
         "worker_num": 1,
         "matchengine": _engine_client(ports),
         "marketprice": _client("marketprice", ports["marketprice"]),
@@ -216,6 +223,7 @@ def alertcenter_config(data: DataDir, ports: Ports, infra: Infrastructure, excha
     return {
         "log": {"path": str(data.log / "alertcenter"), "flag": "fatal,error,warn,info"},
         "svr": {"bind": [_tcp(port), f"udp@{LOOPBACK}:{port}"], "max_pkg_size": 10240},
+        "monitor": _monitor(ports["alertcenter_monitor"]),
         "redis": {"host": LOOPBACK, "port": infra.redis_port},
     }
 

@@ -30,6 +30,11 @@ ORIGINAL_PORTS = {
     "marketprice": 7416,
     "readhistory": 7424,
     "alertcenter": 4444,
+    # the monitor ports (GET /metrics, /healthz, /readyz) of the daemons the original gave none, on its plan
+    "matchengine_monitor": 7318,
+    "marketprice_monitor": 7417,
+    "readhistory_monitor": 7425,
+    "alertcenter_monitor": 4445,
 }
 PORT_ROLES = {
     "http": "accesshttp HTTP",
@@ -41,14 +46,20 @@ PORT_ROLES = {
     "marketprice": "marketprice RPC",
     "readhistory": "readhistory RPC",
     "alertcenter": "alertcenter",
+    "matchengine_monitor": "matchengine monitor",
+    "marketprice_monitor": "marketprice monitor",
+    "readhistory_monitor": "readhistory monitor",
+    "alertcenter_monitor": "alertcenter monitor",
 }
 # The second matchengine of `--standby` (docs/failover.md), next to the first one's ports.
 STANDBY_PORTS = {
-    "matchengine_standby": 7318,
-    "matchengine_standby_cli": 7319,
+    "matchengine_standby": 7326,
+    "matchengine_standby_cli": 7327,
+    "matchengine_standby_monitor": 7328,
 }
 PORT_ROLES.update({"matchengine_standby": "standby matchengine RPC",
-                   "matchengine_standby_cli": "standby matchengine CLI"})
+                   "matchengine_standby_cli": "standby matchengine CLI",
+                   "matchengine_standby_monitor": "standby matchengine monitor"})
 UDP_TOO = ("alertcenter",)
 
 

@@ -64,6 +64,9 @@ def test_production_samples_load_and_use_the_original_ports() -> None:
         assert sample(name)["redis"]["name"] == "mymaster", "Redis Sentinel, as the original"
     assert sample("accesshttp")["monitor"]["bind"] == "tcp@0.0.0.0:8081"
     assert sample("accessws")["monitor"]["bind"] == "tcp@0.0.0.0:8091"
+    monitors = {"matchengine": 7318, "marketprice": 7417, "readhistory": 7425, "alertcenter": 4445}
+    for name, port in monitors.items():  # the monitor ports of the original's port plan
+        assert sample(name)["monitor"]["bind"] == f"tcp@0.0.0.0:{port}", name
     assert sample("accesshttp")["config_methods"] is False, "config.update_* are an operator's, off by default"
     assert sample("accessws")["stops"]["topic"] == "stops"
 
@@ -73,6 +76,11 @@ def test_the_launcher_configs_load(tmp_path: Path) -> None:
     data.create()
     configs = build_configs(data, Ports(0), Infrastructure(broker_port=19092, redis_port=16379))
     assert list(configs) == list(DAEMONS)
+    offset = build_configs(data, Ports(100), Infrastructure(broker_port=19092, redis_port=16379))
+    for name, port in {"matchengine": 7318, "marketprice": 7417, "readhistory": 7425, "alertcenter": 4445,
+                       "accesshttp": 8081, "accessws": 8091}.items():
+        assert configs[name]["monitor"]["bind"] == f"tcp@127.0.0.1:{port}", name
+        assert offset[name]["monitor"]["bind"] == f"tcp@127.0.0.1:{port + 100}", name
     for name, config in configs.items():
         validate(name, config)
     assert configs["accesshttp"]["svr"]["bind"] == ["tcp@127.0.0.1:8080"]
