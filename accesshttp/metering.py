@@ -11,21 +11,18 @@ JSON body (400, 413, 500).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection
 from time import perf_counter
 
 import orjson
 
-from common.metrics import metrics_for
+from common.metrics import json_rpc_error_code, metrics_for
 
 from .http_server import Handler, Request, Respond
 from .responses import RawResponse
 
 REQUESTS = metrics_for("accesshttp").requests("http", "HTTP JSON-RPC calls answered", label="method")
 
-_ERROR_CODE = re.compile(rb'"error":\s*\{[^{}]*?"code":\s*(-?\d+)')
-_NO_ERROR = re.compile(rb'"error":\s*null')
 
 
 def call_method(request: Request, methods: Collection[str]) -> str:
@@ -48,10 +45,8 @@ def reply_code(response: RawResponse) -> int | str:
     body = data.partition(b"\r\n\r\n")[2]
     if not body:
         return 0 if status == "200" else f"http_{status}"
-    if _NO_ERROR.search(body):
-        return 0
-    found = _ERROR_CODE.search(body)
-    return int(found.group(1)) if found else f"http_{status}"
+    code = json_rpc_error_code(body)
+    return f"http_{status}" if code is None else code
 
 
 def metered(handler: Handler, methods: Collection[str]) -> Handler:

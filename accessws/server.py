@@ -34,6 +34,7 @@ import http
 import logging
 import socket
 from collections.abc import Coroutine, Sequence
+from time import perf_counter
 from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve, unix_serve
@@ -43,8 +44,8 @@ from websockets.http11 import Request as HttpRequest
 from websockets.http11 import Response as HttpResponse
 from websockets.typing import Subprotocol
 
-from common.errors import INTERNAL_ERROR
-from common.metrics import metrics_for
+from common.errors import INTERNAL_ERROR, INVALID_ARGUMENT
+from common.metrics import json_rpc_error_code, metrics_for
 from common.workers import listening_socket, unlink_unix_paths
 
 from .config import WsServerConfig
@@ -53,7 +54,7 @@ from .methods import Methods
 from .session import Session, TrackedConnection
 
 log = logging.getLogger(__name__)
-REQUESTS = metrics_for("accessws").counter("requests", "WebSocket requests received")
+REQUESTS = metrics_for("accessws").requests("ws", "WebSocket requests answered", label="method")
 
 MAX_IN_FLIGHT = 64
 MAX_QUEUE = 16
@@ -62,6 +63,11 @@ IDLE_CHECK_INTERVAL = 60.0
 OPEN_TIMEOUT = 10.0
 CLOSE_TIMEOUT = 3.0
 CLIENT_IP_HEADERS = ("X-Connecting-IP", "X-Forwarded-For", "X-Proxy-IP", "X-Real-IP")
+
+
+def _count(method: str, reply: bytes | None, started: float) -> None:
+    code = json_rpc_error_code(reply) if reply is not None else 0
+    REQUESTS.observe(method, code if code is not None else 0, perf_counter() - started)
 
 
 def origin_allowed(origin: str | None, required: str) -> bool:
@@ -185,30 +191,34 @@ class WsServer:
             self.methods.forget(session)
 
     def _on_message(self, session: Session, data: bytes) -> None:
-        REQUESTS.inc()
+        started = perf_counter()
         try:
             request = parse_request(data)
         except BadRequest as exc:
             log.info("%s: bad request (%s): %.200r", session.peer, exc, data)
             session.send(invalid_argument(exc.request_id))
+            REQUESTS.observe("(invalid)", INVALID_ARGUMENT, perf_counter() - started)
             return
+        method = request.method if request.method in self.methods.table else "(unknown)"  # no made-up series
         try:
             answer = self.methods.dispatch(session, request)
         except Exception:
             log.critical("%s: %s failed", session.peer, request.method, exc_info=True)
             session.send(error_reply(request.id, INTERNAL_ERROR))
+            REQUESTS.observe(method, INTERNAL_ERROR, perf_counter() - started)
             return
-        if answer is None:
+        if answer is None or isinstance(answer, bytes):
+            if answer is not None:
+                session.send(answer)
+            _count(method, answer, started)
             return
-        if isinstance(answer, bytes):
-            session.send(answer)
-            return
-        task = asyncio.get_running_loop().create_task(self._answer_later(session, request, answer))
+        task = asyncio.get_running_loop().create_task(self._answer_later(session, request, method, answer, started))
         session.tasks.add(task)
         task.add_done_callback(session.tasks.discard)
 
     @staticmethod
-    async def _answer_later(session: Session, request: Request, answer: Coroutine[Any, Any, bytes | None]) -> None:
+    async def _answer_later(session: Session, request: Request, method: str,
+                            answer: Coroutine[Any, Any, bytes | None], started: float) -> None:
         try:
             payload = await answer
         except Exception:
@@ -216,6 +226,7 @@ class WsServer:
             payload = error_reply(request.id, INTERNAL_ERROR)
         if payload is not None:
             session.send(payload)
+        _count(method, payload, started)
 
     async def _close_idle(self, keep_alive: int) -> None:
         loop = asyncio.get_running_loop()

@@ -25,6 +25,7 @@ from functools import partial
 from common.config import ConfigError, Section
 from common.daemon import set_parent_death_signal
 from common.decimals import install_context
+from common.metrics import metrics_for
 from common.monitor import MonitorServer, Readiness
 from common.service import ServiceContext, run_service
 from common.workers import WorkerLaunch
@@ -122,6 +123,7 @@ async def run_worker(config: AccessWsConfig, ctx: ServiceContext, sockets: list[
     for feed in feeds.polled():
         feed.start()
         ctx.add_cleanup(feed.stop)
+    export_subscriptions(feeds)
 
     consumers = [TopicConsumer(config.orders, make_order_handler(orders, assets)),
                  TopicConsumer(config.balances, make_balance_handler(assets)),
@@ -140,6 +142,21 @@ async def run_worker(config: AccessWsConfig, ctx: ServiceContext, sockets: list[
     await server.start(sockets)
     ctx.add_cleanup(server.close)
     return server
+
+
+def export_subscriptions(feeds: Feeds) -> None:
+    """viabtc_accessws_subscriptions{family}: the sessions subscribed to each family, read at scrape time."""
+    polled = dict(zip(("kline", "depth", "price", "state", "today", "deals"), feeds.polled(), strict=True))
+    users = {"order": feeds.orders, "asset": feeds.assets}
+
+    def subscribed() -> dict[tuple[object, ...], float]:
+        counts: dict[tuple[object, ...], float] = {(family,): float(len(feed.keys_of))
+                                                   for family, feed in polled.items()}
+        for family, subscriptions in users.items():
+            counts[(family,)] = float(sum(len(sessions) for sessions in subscriptions.by_user.values()))
+        return counts
+
+    metrics_for("accessws").gauge("subscriptions", "Sessions subscribed, by family", subscribed, ("family",))
 
 
 def launch_from_env() -> WorkerLaunch:

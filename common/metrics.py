@@ -20,6 +20,7 @@ memory come from prometheus_client's process collector, in the same registry.
 from __future__ import annotations
 
 import collections
+import re
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
@@ -28,7 +29,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 __all__ = ["LATENCY_BUCKETS", "SIZE_BUCKETS", "Counter", "DaemonMetrics", "Histogram", "LabelledHistogram",
-           "RequestMetrics", "exposition", "metrics_for", "process_registry"]
+           "RequestMetrics", "exposition", "json_rpc_error_code", "metrics_for", "process_registry"]
 
 LATENCY_BUCKETS: tuple[float, ...] = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                       0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -270,6 +271,19 @@ def metrics_for(daemon: str) -> DaemonMetrics:
         metrics = _DAEMONS[daemon] = DaemonMetrics(daemon)
         process_registry().register(metrics)
     return metrics
+
+
+_ERROR_CODE = re.compile(rb'"error":\s*\{[^{}]*?"code":\s*(-?\d+)')
+_NO_ERROR = re.compile(rb'"error":\s*null')
+
+
+def json_rpc_error_code(body: bytes) -> int | None:
+    """The ``error.code`` of a JSON-RPC reply body, 0 for a result, None when the body has neither (read with a
+    pattern, not a JSON parse: a gateway counts every reply)."""
+    if _NO_ERROR.search(body):
+        return 0
+    found = _ERROR_CODE.search(body)
+    return int(found.group(1)) if found else None
 
 
 def exposition() -> bytes:

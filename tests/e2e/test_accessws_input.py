@@ -22,6 +22,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Origin, Subprotocol
 
 from tests.e2e.accessws_env import Exchange, WsClient, free_port, wait_backend
+from tests.e2e.monitor_client import readyz, scrape, value
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -171,3 +172,31 @@ async def test_a_client_that_never_reads_is_dropped(exchange: Exchange, ws: WsCl
     assert exchange.accessws is not None
     exchange.accessws.wait_log_line("does not read")
     assert await ws.result("server.ping", []) == "pong"  # the server carries on
+
+
+async def test_the_monitor_counts_requests_connections_and_subscriptions(exchange: Exchange, ws: WsClient) -> None:
+    assert exchange.accessws is not None
+    monitor = int(exchange.accessws.config["monitor"]["bind"].rsplit(":", 1)[1])
+    before = await asyncio.to_thread(scrape, monitor)
+    other = await WsClient.open(exchange.url, origin=ORIGIN)
+    try:
+        for _ in range(3):
+            assert await ws.result("server.ping", []) == "pong"
+        assert (await ws.error("no.such_method", []))[0] == 4
+        await ws.result("price.subscribe", ["BTCUSDT"])
+        after = await asyncio.to_thread(scrape, monitor)
+    finally:
+        await other.close()
+
+    def grew(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert grew("viabtc_accessws_ws_requests_total", method="server.ping") == 3
+    assert grew("viabtc_accessws_ws_errors_total", method="server.ping") == 0
+    assert grew("viabtc_accessws_ws_errors_total", method="(unknown)", code="4") == 1
+    assert value(after, "viabtc_accessws_connections") >= 2
+    assert value(after, "viabtc_accessws_subscriptions", family="price") >= 1
+    assert grew("viabtc_accessws_frames_sent_total") >= 5
+    status, body = await asyncio.to_thread(readyz, monitor)
+    # this exchange runs no marketprice and no readhistory: /readyz names them, and only them
+    assert (status, body) == (503, {"ready": False, "not_ready": ["marketprice", "readhistory"]})
