@@ -29,18 +29,26 @@ from tests.e2e.marketprice_env import (
     produce,
     rpc_port,
 )
-from tests.e2e.monitor_client import http_get, scrape, value, wait_ready, wait_until
+from tests.e2e.monitor_client import (
+    http_get,
+    proxied_broker,
+    scrape,
+    value,
+    wait_ready,
+    wait_until,
+    with_monitor,
+)
 from tests.e2e.test_readhistory_engine import readhistory_config
 from tests.proxy import TcpProxy
 from tests.support import MYSQL, Broker, Daemon, free_port, mysql_query, unique_name
 
 REDIS_PORT = 6379
 
+@pytest.fixture
+def broker_proxy() -> Iterator[tuple[Broker, TcpProxy]]:
+    with proxied_broker() as pair:
+        yield pair
 
-def with_monitor(config: dict[str, Any]) -> int:
-    port = free_port()
-    config["monitor"] = {"bind": f"tcp@127.0.0.1:{port}"}
-    return port
 
 
 @pytest.fixture
@@ -48,17 +56,6 @@ def redis_proxy() -> Iterator[TcpProxy]:
     proxy = TcpProxy(REDIS_PORT).start()
     yield proxy
     proxy.stop()
-
-
-@pytest.fixture
-def broker_proxy() -> Iterator[tuple[Broker, TcpProxy]]:
-    proxy = TcpProxy(0)
-    broker = Broker(advertise_port=proxy.port).start()
-    proxy.target = ("127.0.0.1", broker.port)
-    proxy.start()
-    yield broker, proxy
-    proxy.stop()
-    broker.stop()
 
 
 def outage_names(port: int, proxy: TcpProxy, name: str) -> None:

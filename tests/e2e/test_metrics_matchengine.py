@@ -9,35 +9,23 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from common.errors import RpcError
 from tests.conftest import start_engine
 from tests.e2e.engine_driver import connect
-from tests.e2e.monitor_client import scrape, value, wait_ready
+from tests.e2e.monitor_client import proxied_broker, scrape, value, wait_ready, with_monitor
 from tests.proxy import TcpProxy
-from tests.support import MYSQL, Broker, Daemon, engine_config, free_port
+from tests.support import MYSQL, Broker, Daemon, engine_config
 
 BID, ASK = 2, 1
 
-
-def with_monitor(config: dict[str, Any]) -> int:
-    port = free_port()
-    config["monitor"] = {"bind": f"tcp@127.0.0.1:{port}"}
-    return port
-
-
 @pytest.fixture
 def broker_proxy() -> Iterator[tuple[Broker, TcpProxy]]:
-    proxy = TcpProxy(0)
-    broker = Broker(advertise_port=proxy.port).start()
-    proxy.target = ("127.0.0.1", broker.port)
-    proxy.start()
-    yield broker, proxy
-    proxy.stop()
-    broker.stop()
+    with proxied_broker() as pair:
+        yield pair
+
 
 
 async def test_counters_follow_the_traffic_and_refusals_show_their_cause(
