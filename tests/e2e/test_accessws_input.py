@@ -154,6 +154,9 @@ async def test_idle_connections_are_closed(exchange: Exchange) -> None:
 
 
 async def test_a_client_that_never_reads_is_dropped(exchange: Exchange, ws: WsClient) -> None:
+    assert exchange.accessws is not None
+    monitor = int(exchange.accessws.config["monitor"]["bind"].rsplit(":", 1)[1])
+    dropped_before = value(await asyncio.to_thread(scrape, monitor), "viabtc_accessws_slow_readers_dropped_total")
     port = int(exchange.url.rsplit(":", 1)[1].strip("/"))
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -172,6 +175,8 @@ async def test_a_client_that_never_reads_is_dropped(exchange: Exchange, ws: WsCl
     assert exchange.accessws is not None
     exchange.accessws.wait_log_line("does not read")
     assert await ws.result("server.ping", []) == "pong"  # the server carries on
+    dropped = value(await asyncio.to_thread(scrape, monitor), "viabtc_accessws_slow_readers_dropped_total")
+    assert dropped == dropped_before + 1
 
 
 async def test_the_monitor_counts_requests_connections_and_subscriptions(exchange: Exchange, ws: WsClient) -> None:
