@@ -11,30 +11,30 @@ JSON body (400, 413, 500).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from time import perf_counter
-
-import orjson
 
 from common.metrics import json_rpc_error_code, metrics_for
 
 from .http_server import Handler, Request, Respond
 from .responses import RawResponse
 
+_METHOD = re.compile(rb'"method"\s*:\s*"([^"\\]*)"')
+
 REQUESTS = metrics_for("accesshttp").requests("http", "HTTP JSON-RPC calls answered", label="method")
 
 
-
 def call_method(request: Request, methods: Collection[str]) -> str:
+    """The method label of a request, read with a pattern rather than a second JSON parse (the gateway
+    parses the call already; this costs a tenth of it).  A body that holds a ``"method"`` string before
+    the call's own (inside ``params``) is counted under that one; the answer is the gateway's all the same."""
     if request.method != "POST":
         return request.method
-    try:
-        call = orjson.loads(request.body)
-    except orjson.JSONDecodeError:
+    found = _METHOD.search(request.body)
+    if found is None:
         return "(invalid)"
-    method = call.get("method") if isinstance(call, dict) else None
-    if not isinstance(method, str):
-        return "(invalid)"
+    method = found.group(1).decode(errors="replace")
     return method if method in methods else "(unknown)"
 
 
@@ -56,7 +56,8 @@ def metered(handler: Handler, methods: Collection[str]) -> Handler:
 
         def answer(response: RawResponse) -> None:
             send(response)
-            REQUESTS.observe(method, reply_code(response), perf_counter() - started)
+            label = "(invalid)" if response.data[9:12] == b"400" else method  # not a JSON-RPC call
+            REQUESTS.observe(label, reply_code(response), perf_counter() - started)
 
         handler(request, answer)
 
