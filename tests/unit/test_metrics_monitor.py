@@ -1,5 +1,6 @@
 """common.metrics (cheap counters exported by prometheus_client), common.monitor (the HTTP endpoints),
-matchengine.commit_times (lag in seconds) and common.worker_metrics (one answer for many processes)."""
+matchengine.commit_times (lag in seconds), common.worker_metrics (one answer for many processes) and
+accesshttp.metering (labels of the gateway's calls)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from collections.abc import AsyncIterator
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from accesshttp.http_server import Request
+from accesshttp.metering import REQUESTS, call_method, metered, reply_code
+from accesshttp.responses import RawResponse, respond, respond_and_close
 from common.config import ServerConfig, parse_address
 from common.metrics import DaemonMetrics, Histogram, json_rpc_error_code
 from common.monitor import CHECK_TIMEOUT, MonitorServer, Readiness
@@ -150,3 +154,24 @@ async def test_a_bare_probe_and_a_silent_peer_are_let_go(monitor: tuple[int, Rea
     writer.write(b"GET /metrics HTTP/1.1\r\n")  # half a request, then the peer goes
     writer.close()
     assert (await request(port, b"GET /healthz HTTP/1.1\r\n\r\n")).startswith(b"HTTP/1.1 200 ")
+
+
+def test_accesshttp_labels_known_unknown_and_invalid_calls() -> None:
+    known = frozenset({"order.put_limit"})
+
+    def post(body: bytes) -> Request:
+        return Request("POST", b"/", (1, 1), True, [], body)
+
+    assert call_method(post(b'{"id": 1, "method": "order.put_limit", "params": []}'), known) == "order.put_limit"
+    assert call_method(post(b'{"id": 1, "method": "made.up", "params": []}'), known) == "(unknown)"
+    assert call_method(post(b"not json"), known) == "(invalid)"
+    assert call_method(Request("GET", b"/ui/", (1, 1), True, [], b""), known) == "GET"
+    assert reply_code(respond(post(b""), 200, b'{"error": null, "result": 1, "id": 1}')) == 0
+    assert reply_code(respond(post(b""), 404, b'{"error": {"code": 4, "message": "x"}, "result": null}')) == 4
+    assert reply_code(respond_and_close(500)) == "http_500"
+
+    answered: list[RawResponse] = []
+    handle = metered(lambda request, send: send(respond_and_close(400)), known)
+    before = REQUESTS.received["(invalid)"]
+    handle(post(b'{"method": "order.put_limit", "id": "not an integer"}'), answered.append)
+    assert len(answered) == 1 and REQUESTS.received["(invalid)"] == before + 1
