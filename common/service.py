@@ -226,13 +226,17 @@ def run_service(name: str, load: Callable[[Section], C], main: Callable[[C, Serv
         _print(f"process: {name} exist")
         sys.exit(1)
     try:
-        apply_rlimits(config.process)
+        limit_warnings = apply_rlimits(config.process)
     except (OSError, ValueError) as exc:
         _fail(f"config error: field 'process': cannot set resource limits: {exc}")
+    for warning in limit_warnings:
+        _print(warning, sys.stderr)  # before daemonizing: the operator starting it sees it
     try:
         setup_logging(config.log, config.alert, name)
     except ConfigError as exc:
         _fail(str(exc))
+    for warning in limit_warnings:
+        logger.warning("%s", warning)
     faulthandler.enable()
 
     signals = WorkerSignals(foreground=not daemon)
