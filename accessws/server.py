@@ -186,7 +186,7 @@ class WsServer:
             request = parse_request(data)
         except BadRequest as exc:
             log.info("%s: bad request (%s): %.200r", session.peer, exc, data)
-            session.send(invalid_argument(exc.request_id))
+            session.send(invalid_argument(exc.request_id, f"request: {exc}"))
             return
         try:
             answer = self.methods.dispatch(session, request)

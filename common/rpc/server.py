@@ -265,7 +265,7 @@ class RpcServer:
         if type(params) is not list:
             self.log.warning("%s: command %d: body is not a JSON array: %s",
                              self.name, frame.command, _hexdump(frame.body))
-            send(self._error_reply(frame, INVALID_ARGUMENT, MESSAGES[INVALID_ARGUMENT]))
+            send(self._error_reply(frame, INVALID_ARGUMENT, MESSAGES[INVALID_ARGUMENT], "params: must be a JSON array"))
             return
         try:
             result = handler(params)

@@ -71,7 +71,7 @@ class RecordingSubscriber:
 def test_depth_feed_sends_snapshot_then_diffs_then_a_full_snapshot_after_a_minute() -> None:
     feed = DepthFeed(backend=None, interval=0.5, limits=[10], merges=[Decimal(0)])  # type: ignore[arg-type]
     subscriber = RecordingSubscriber()
-    assert feed.subscribe(subscriber, ["BTCUSDT", 10, "0"])  # type: ignore[arg-type]
+    assert feed.subscribe(subscriber, ["BTCUSDT", 10, "0"]) is None  # type: ignore[arg-type]
     key = ("BTCUSDT", "0", 10)
     first = {"asks": [["9000", "1"]], "bids": []}
     feed.on_result(key, first)
@@ -97,9 +97,13 @@ def test_depth_subscribe_checks_limit_and_merge_numerically() -> None:
     feed = DepthFeed(backend=None, interval=0.5, limits=[5, 10],  # type: ignore[arg-type]
                      merges=[Decimal(0), Decimal("0.1")])
     client = RecordingSubscriber()
-    assert feed.subscribe(client, ["BTCUSDT", 10, "0.10"])  # type: ignore[arg-type]
+    assert feed.subscribe(client, ["BTCUSDT", 10, "0.10"]) is None  # type: ignore[arg-type]
     assert ("BTCUSDT", "0.10", 10) in feed.subscribers
-    for params in (["BTCUSDT", 7, "0"], ["BTCUSDT", 10, "0.2"], ["BTCUSDT", 10, 0], ["BTCUSDT", 10.0, "0"],
-                   ["B" * 16, 10, "0"], ["BTCUSDT", 10], ["BTCUSDT", 10, "x"], ["BTCUSDT", 10, "0" * 16]):
-        assert not feed.subscribe(client, params), params  # type: ignore[arg-type]
+    merges = "interval: must be one of 0, 0.1"
+    for params, reason in ((["BTCUSDT", 7, "0"], "limit: must be one of 5, 10"), (["BTCUSDT", 10, "0.2"], merges),
+                           (["BTCUSDT", 10, 0], "interval: must be a string"),
+                           (["BTCUSDT", 10.0, "0"], "limit: must be one of 5, 10"),
+                           (["B" * 16, 10, "0"], "market: at most 15 bytes"), (["BTCUSDT", 10], "params: expected 3, got 2"),
+                           (["BTCUSDT", 10, "x"], merges), (["BTCUSDT", 10, "0" * 16], "interval: at most 15 bytes")):
+        assert feed.subscribe(client, params) == reason, params  # type: ignore[arg-type]
     assert feed.keys_of.get(cast(Session, client), []) == []  # the recorder stands in for a session

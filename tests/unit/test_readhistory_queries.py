@@ -28,19 +28,19 @@ def invalid(build: Any, params: list[Any]) -> bool:
 
 
 def test_integers_must_be_json_integers() -> None:
-    assert read_integer(5) == 5 and read_integer(-3) == -3
+    assert read_integer(5, "x") == 5 and read_integer(-3, "x") == -3
     for value in ("5", 5.0, True, False, None, [1], {"a": 1}):
         with pytest.raises(RpcError) as exc:
-            read_integer(value)
+            read_integer(value, "x")
         assert exc.value.code == 1
 
 
 def test_unsigned_and_signed_wrapping() -> None:
-    assert read_u32(-1) == 4294967295
-    assert read_u32(4294967297) == 1
-    assert read_u64(-1) == 2**64 - 1
-    assert read_int32(2**32 + 1) == 1
-    assert read_int32(2**31) == -(2**31)
+    assert read_u32(-1, "x") == 4294967295
+    assert read_u32(4294967297, "x") == 1
+    assert read_u64(-1, "x") == 2**64 - 1
+    assert read_int32(2**32 + 1, "x") == 1
+    assert read_int32(2**31, "x") == -(2**31)
     assert as_signed64(2**64 - 1) == -1
     assert as_signed64(7) == 7
 
@@ -149,7 +149,7 @@ def test_finished_stop_filters_order_and_limits() -> None:
     assert exc.value.data == "limit: must be 1 to 1001"
     with pytest.raises(RpcError) as exc:
         finished_stop_query([7, "", 5, 0, 0, 0, 10])
-    assert exc.value.data == "side: must be 0 (both), 1 or 2"
+    assert exc.value.data == "side: must be 0 (both), 1 (ask) or 2 (bid)"
 
 
 def test_stop_record_keys_and_values() -> None:
