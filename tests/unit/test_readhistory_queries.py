@@ -192,3 +192,25 @@ def test_every_query_names_the_shard_it_reads(command: int, params: list[Any]) -
     query = QUERIES[command](params)
     assert query.shard == params[0] % 100
     assert f"_{query.shard}` " in query.sql
+
+
+@pytest.mark.parametrize(("build", "params", "reason"), [
+    (balance_history_query, [1, "BTC", "", 0, 0, 0], "params: expected 7, got 6"),
+    (order_history_query, [1, "BTCUSDT", 0, 0, 0], "params: expected at least 6, got 5"),
+    (balance_history_query, [0, "BTC", "", 0, 0, 0, 10], "user_id: must not be 0"),
+    (balance_history_query, ["1", "BTC", "", 0, 0, 0, 10], "user_id: must be an integer"),
+    (balance_history_query, [1, None, "", 0, 0, 0, 10], "asset: must be a string"),
+    (balance_history_query, [1, "BTC", "a\x00b", 0, 0, 0, 10], "business: must not hold U+0000"),
+    (balance_history_query, [1, "BTC", "", 5, 4, 0, 10], "start_time: must not be after end_time"),
+    (balance_history_query, [1, "BTC", "", 0, 1.5, 0, 10], "end_time: must be an integer"),
+    (order_history_query, [1, "BTCUSDT", 0, 0, "0", 10], "offset: must be an integer"),
+    (order_history_query, [1, "BTCUSDT", 0, 0, 0, 0], "limit: must be 1 to 101"),
+    (order_history_query, [1, "BTCUSDT", 0, 0, 0, 10, 3], "side: must be 0 (both), 1 (ask) or 2 (bid)"),
+    (order_deals_query, [0, 0, 10], "order_id: must not be 0"),
+    (finished_order_query, [], "params: expected 1, got 0"),
+    (market_user_deals_query, [1, 5, 0, 10], "market: must be a string"),
+])
+def test_an_invalid_argument_names_the_parameter(build: Any, params: list[Any], reason: str) -> None:
+    with pytest.raises(RpcError) as exc:
+        build(params)
+    assert exc.value.to_json() == {"code": 1, "message": "invalid argument", "data": reason}
