@@ -41,7 +41,7 @@ class RpcError(Exception):
         return {"code": self.code, "message": self.message, "data": self.data}
 
 
-def invalid_argument(reason: str | None = None) -> RpcError:
+def invalid_argument(reason: str) -> RpcError:
     """Error 1, with `reason` (what was wrong, naming the parameter) as the error's `data`."""
     return RpcError(INVALID_ARGUMENT, None, reason)
 
