@@ -24,28 +24,33 @@ _loads = orjson.loads
 _DecodeError = orjson.JSONDecodeError
 
 Call = tuple[int, str, list[Any]]
+REASON_MAX = 200
 
 
-def parse_call(body: bytes) -> Call | None:
-    """(id, method, params) of a well-formed request body, None for anything else (→ HTTP 400)."""
+def parse_call(body: bytes) -> Call | str:
+    """(id, method, params) of a well-formed request body; for anything else (→ HTTP 400) the reason,
+    naming the member that is wrong ("params: must be an array")."""
     try:
         call = _loads(body)
-    except _DecodeError:
-        return None
+    except _DecodeError as exc:
+        return f"body: not JSON ({exc})"[:REASON_MAX] if body else "body: empty (a JSON-RPC call is POSTed)"
     if type(call) is not dict:
-        return None
+        return "body: must be a JSON object {\"id\", \"method\", \"params\"}"
     try:
         call_id = call["id"]
         method = call["method"]
         params = call["params"]
-    except KeyError:
-        return None
-    if (type(call_id) is not int or not INT64_MIN <= call_id <= INT64_MAX
-            or type(method) is not str or type(params) is not list):
-        return None
+    except KeyError as missing:
+        return f"{missing.args[0]}: missing"
+    if type(call_id) is not int or not INT64_MIN <= call_id <= INT64_MAX:
+        return "id: must be a 64-bit integer"
+    if type(method) is not str:
+        return "method: must be a string"
+    if type(params) is not list:
+        return "params: must be an array"
     # an int needle is a memchr; almost no call has a backslash, so the substring search rarely runs
     if _BACKSLASH in body and _NUL_ESCAPE in body and holds_nul(call):
-        return None
+        return "body: a string holds U+0000"
     return call_id, method, params
 
 
@@ -74,7 +79,6 @@ def _error_body(code: int) -> bytes:
 
 _METHOD_NOT_FOUND = _error_body(METHOD_NOT_FOUND) + b"%d}"
 _SERVICE_TIMEOUT = _error_body(SERVICE_TIMEOUT) + b"%d}"
-_INVALID_ARGUMENT = _error_body(INVALID_ARGUMENT) + b"%d}"
 
 
 def method_not_found(call_id: int) -> bytes:
@@ -87,6 +91,16 @@ def service_timeout(call_id: int) -> bytes:
     return _SERVICE_TIMEOUT % call_id
 
 
-def invalid_argument(call_id: int) -> bytes:
-    """Error 1, for params too large for the backend's frame limit (answered with HTTP 200)."""
-    return _INVALID_ARGUMENT % call_id
+def invalid_argument(call_id: int, reason: str) -> bytes:
+    """Error 1, for params the gateway cannot forward (answered with HTTP 200); `reason` is its `data`."""
+    return _error_with_data(INVALID_ARGUMENT, reason, call_id)
+
+
+def not_a_call(reason: str) -> bytes:
+    """The HTTP 400 body for a request that is not a JSON-RPC call: error 1, `reason` as its `data`, id null."""
+    return _error_with_data(INVALID_ARGUMENT, reason, None)
+
+
+def _error_with_data(code: int, reason: str, call_id: int | None) -> bytes:
+    error = {"code": code, "message": MESSAGES[code], "data": reason}
+    return orjson.dumps({"error": error, "result": None, "id": call_id})

@@ -35,7 +35,7 @@ import orjson
 from common.rpc import HEADER_SIZE, RpcClient, RpcTimeout, RpcUnavailable
 
 from .config import AccessHttpConfig
-from .envelope import invalid_argument, method_not_found, parse_call, service_timeout
+from .envelope import invalid_argument, method_not_found, not_a_call, parse_call, service_timeout
 from .http_server import Request, Respond
 from .methods import routed_methods
 from .openrpc import OPENRPC_FILE, openrpc_document
@@ -88,8 +88,8 @@ class Gateway:
             send(self._not_post(request))
             return
         call = parse_call(request.body)
-        if call is None:
-            send(respond_and_close(400))
+        if isinstance(call, str):
+            send(respond_and_close(400, not_a_call(call)))
             return
         call_id, method, params = call
         route = self._routes.get(method)
@@ -103,10 +103,11 @@ class Gateway:
         try:
             rpc_body = orjson.dumps(params)
         except orjson.JSONEncodeError:  # nested deeper than orjson writes (255 levels)
-            send(respond(request, 200, invalid_argument(call_id)))
+            send(respond(request, 200, invalid_argument(call_id, "params: nested deeper than 255 levels")))
             return
         if len(rpc_body) > limit:
-            send(respond(request, 200, invalid_argument(call_id)))
+            reason = f"params: {len(rpc_body)} bytes, more than the {limit} the backend takes"
+            send(respond(request, 200, invalid_argument(call_id, reason)))
             return
         try:
             reply = client.request(command, rpc_body, req_id=call_id, timeout=self.timeout)
@@ -132,4 +133,6 @@ class Gateway:
                 return respond(request, 200, self.openrpc)
             if owns(request.path):
                 return self.page.respond(request)
-        return respond_and_close(400)
+        if request.method == "HEAD":
+            return respond_and_close(400)  # a HEAD answer carries no body
+        return respond_and_close(400, not_a_call(f"request: a JSON-RPC call is a POST, not {request.method[:20]}"))

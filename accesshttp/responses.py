@@ -90,6 +90,8 @@ def connection_tail(request: Answered) -> tuple[bytes, bool]:
     return _KEEP_ALIVE_10 + date_tail(), True
 
 
-def respond_and_close(status: int) -> RawResponse:
-    """`status` with an empty body, then close the connection."""
+def respond_and_close(status: int, body: bytes = b"") -> RawResponse:
+    """`status` with a JSON `body` (or none), then close the connection."""
+    if body:
+        return RawResponse(b"".join((_JSON_HEADS[status], str(len(body)).encode(), _CLOSE, date_tail(), body)), False)
     return RawResponse(b"".join((_EMPTY_HEADS[status], _CLOSE, date_tail())), False)

@@ -62,7 +62,7 @@ class Backend:
     async def forward(self, command: int, body: bytes, request_id: int) -> bytes:
         """The backend's reply body to `body` (the JSON params), for the client whose request id is `request_id`."""
         if len(body) > self.body_limit:
-            raise RpcError(INVALID_ARGUMENT)
+            raise RpcError(INVALID_ARGUMENT, None, f"params: more than the {self.body_limit} bytes {self.name} takes")
         try:
             return await self.client.call(command, body, req_id=request_id, timeout=self.timeout)
         except RpcUnavailable:

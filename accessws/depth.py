@@ -19,7 +19,7 @@ from common.decimals import fmt, parse_decimal
 
 from .backends import CMD_ORDER_BOOK_DEPTH, Backend
 from .envelope import push_frame
-from .feeds import PolledFeed, valid_name
+from .feeds import PolledFeed, name_problem
 from .session import Session
 
 FULL_SNAPSHOT_INTERVAL = 60.0
@@ -106,19 +106,23 @@ class DepthFeed(PolledFeed[DepthKey]):
         self.merges = frozenset(merges)
         self.snapshots: dict[DepthKey, Snapshot] = {}
 
-    def subscribe(self, session: Session, params: list[Any]) -> bool:
-        """`[market, limit, interval]`; limit one of `depth_limit`, interval numerically one of `depth_merge`."""
+    def subscribe(self, session: Session, params: list[Any]) -> str | None:
+        """`[market, limit, interval]`; limit one of `depth_limit`, interval numerically one of `depth_merge`.
+        The reason it is refused, or None."""
         self.unsubscribe(session)
         if len(params) != 3:
-            return False
+            return f"params: expected 3, got {len(params)}"
         market, limit, interval = params
-        if not valid_name(market) or type(limit) is not int or limit <= 0 or not valid_name(interval):
-            return False
+        problem = name_problem(market, "market") or name_problem(interval, "interval")
+        if problem is not None:
+            return problem
+        if type(limit) is not int or limit not in self.limits:
+            return f"limit: must be one of {', '.join(map(str, sorted(self.limits)))}"
         merge = parse_decimal(interval, 0)
-        if limit not in self.limits or merge is None or merge not in self.merges:
-            return False
+        if merge is None or merge not in self.merges:
+            return f"interval: must be one of {', '.join(str(merge) for merge in sorted(self.merges))}"
         self.add(session, (market, interval, limit))
-        return True
+        return None
 
     def initial_push(self, session: Session, params: list[Any]) -> None:
         market, limit, interval = params

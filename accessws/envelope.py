@@ -1,7 +1,8 @@
 """The JSON envelope of the WebSocket API (spec/websocket-api.md §3) and the text frames that carry it.
 
 In: ``{"id": <int>, "method": <str>, "params": [...]}``.  Out: a reply
-``{"error": null|{"code", "message"}, "result": ..., "id": <id>}`` or a push
+``{"error": null|{"code", "message"[, "data"]}, "result": ..., "id": <id>}`` (`data`: why an argument is
+invalid) or a push
 ``{"method": "<name>.update", "params": [...], "id": null}``.  Key order is the
 original's; whitespace is compact (the spec leaves it free).
 
@@ -76,13 +77,17 @@ def reply(request_id: int | None, result: Any) -> bytes:
     return orjson.dumps({"error": None, "result": result, "id": request_id})
 
 
-def error_reply(request_id: int | None, code: int, message: str | None = None) -> bytes:
-    text = message if message is not None else MESSAGES[code]
-    return orjson.dumps({"error": {"code": code, "message": text}, "result": None, "id": request_id})
+def error_reply(request_id: int | None, code: int, message: str | None = None, data: str | None = None) -> bytes:
+    """An error reply; `data` (JSON-RPC's optional member: what was wrong) only when there is one."""
+    error: dict[str, Any] = {"code": code, "message": message if message is not None else MESSAGES[code]}
+    if data is not None:
+        error["data"] = data
+    return orjson.dumps({"error": error, "result": None, "id": request_id})
 
 
-def invalid_argument(request_id: int | None) -> bytes:
-    return error_reply(request_id, INVALID_ARGUMENT)
+def invalid_argument(request_id: int | None, reason: str) -> bytes:
+    """Error 1 with `reason` (naming the parameter) as its `data`."""
+    return error_reply(request_id, INVALID_ARGUMENT, None, reason)
 
 
 SUCCESS = {"status": "success"}

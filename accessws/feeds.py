@@ -44,9 +44,14 @@ MARKET_NAME_MAX = 15
 FATAL_LOG_INTERVAL = 60.0
 
 
-def valid_name(value: object) -> bool:
-    """A market or asset name as a subscription accepts it: a JSON string of at most 15 bytes."""
-    return isinstance(value, str) and len(value.encode()) <= MARKET_NAME_MAX
+def name_problem(value: object, what: str) -> str | None:
+    """Why `value` is not a market or asset name as a subscription accepts it (a JSON string of at most
+    15 bytes), naming the parameter `what`; None when it is one."""
+    if not isinstance(value, str):
+        return f"{what}: must be a string"
+    if len(value.encode()) > MARKET_NAME_MAX:
+        return f"{what}: at most {MARKET_NAME_MAX} bytes"
+    return None
 
 
 class PolledFeed(Generic[K]):
@@ -189,14 +194,15 @@ class PolledFeed(Generic[K]):
 class MarketListFeed(PolledFeed[str]):
     """A family whose subscribe takes a list of market names (price, state, today, deals)."""
 
-    def subscribe(self, session: Session, names: Iterable[object]) -> bool:
-        """Replace the session's set; False at the first invalid name (the names before it stay)."""
+    def subscribe(self, session: Session, names: Iterable[object]) -> str | None:
+        """Replace the session's set; the reason at the first invalid name (the names before it stay), or None."""
         self.unsubscribe(session)
         for name in names:
-            if not valid_name(name):
-                return False
+            problem = name_problem(name, "market")
+            if problem is not None:
+                return problem
             self.add(session, name)  # type: ignore[arg-type]
-        return True
+        return None
 
     def initial_pushes(self, session: Session, names: list[str]) -> None:
         """What a new subscriber gets at once, from what is already remembered."""

@@ -26,7 +26,7 @@ from .backends import (
     Backend,
 )
 from .envelope import push_frame
-from .feeds import MarketListFeed, PolledFeed, valid_name
+from .feeds import MarketListFeed, PolledFeed, name_problem
 from .session import Session
 
 STATE_PERIOD = 86400
@@ -46,15 +46,19 @@ class KlineFeed(PolledFeed[KlineKey]):
         self.window = int(interval + 1)
         self.last_candle: dict[KlineKey, bytes] = {}
 
-    def subscribe(self, session: Session, params: list[Any]) -> bool:
+    def subscribe(self, session: Session, params: list[Any]) -> str | None:
+        """`[market, interval]`; the reason it is refused, or None."""
         self.unsubscribe(session)
         if len(params) != 2:
-            return False
+            return f"params: expected 2, got {len(params)}"
         market, interval = params
-        if not valid_name(market) or type(interval) is not int or interval <= 0:
-            return False
+        problem = name_problem(market, "market")
+        if problem is not None:
+            return problem
+        if type(interval) is not int or interval <= 0:
+            return "interval: must be a positive integer (seconds)"
         self.add(session, (market, interval))
-        return True
+        return None
 
     def params(self, key: KlineKey) -> list[Any]:
         now = int(time.time())

@@ -52,6 +52,14 @@ CACHED_BODY_MAX = 1024
 HISTORY_PARAMS = 6
 
 
+def integer_problem(params: list[Any], names: tuple[str, ...], first: int) -> str | None:
+    """The reason for the first of `params[first:]` that is not a JSON integer (named from `names`), or None."""
+    for name, value in zip(names, params[first:], strict=False):
+        if type(value) is not int:
+            return f"{name}: must be an integer"
+    return None
+
+
 class Feeds:
     """The subscription families a session can join."""
 
@@ -100,8 +108,8 @@ class Methods:
             "order.history": self._history(CMD_ORDER_HISTORY),
             "asset.query": self.asset_query,
             "asset.history": self._history(CMD_BALANCE_HISTORY),
-            "order.subscribe": self._user_subscribe(feeds.orders),
-            "asset.subscribe": self._user_subscribe(feeds.assets),
+            "order.subscribe": self._user_subscribe(feeds.orders, "market"),
+            "asset.subscribe": self._user_subscribe(feeds.assets, "asset"),
             "order.unsubscribe": self._user_unsubscribe(feeds.orders),
             "asset.unsubscribe": self._user_unsubscribe(feeds.assets),
         }
@@ -127,19 +135,26 @@ class Methods:
 
     def server_auth(self, session: Session, request: Request) -> Answer:
         params = request.params
-        if len(params) != 2 or not isinstance(params[0], str) or not isinstance(params[1], str) \
-                or len(params[1].encode()) > SOURCE_MAX:
-            return invalid_argument(request.id)
+        if len(params) != 2:
+            return invalid_argument(request.id, f"params: expected 2, got {len(params)}")
+        if not isinstance(params[0], str):
+            return invalid_argument(request.id, "token: must be a string")
+        if not isinstance(params[1], str) or len(params[1].encode()) > SOURCE_MAX:
+            return invalid_argument(request.id, f"source: a string of at most {SOURCE_MAX} bytes")
         session.source = params[1]
         return self._authenticate(session, request.id, self.auth.auth(params[0]))
 
     def server_sign(self, session: Session, request: Request) -> Answer:
         params = request.params
-        if len(params) != 3 or not isinstance(params[0], str) or not isinstance(params[1], str):
-            return invalid_argument(request.id)
+        if len(params) != 3:
+            return invalid_argument(request.id, f"params: expected 3, got {len(params)}")
+        if not isinstance(params[0], str):
+            return invalid_argument(request.id, "access_id: must be a string")
+        if not isinstance(params[1], str):
+            return invalid_argument(request.id, "authorization: must be a string")
         tonce = params[2]
         if type(tonce) is not int or tonce & UINT64_MASK == 0:
-            return invalid_argument(request.id)
+            return invalid_argument(request.id, "tonce: must be a non-zero integer")
         session.source = "api"
         return self._authenticate(session, request.id, self.auth.sign(params[0], params[1], tonce & UINT64_MASK))
 
@@ -147,7 +162,7 @@ class Methods:
         try:
             user_id = await ask
         except RpcError as exc:
-            return error_reply(request_id, exc.code, exc.message)
+            return error_reply(request_id, exc.code, exc.message, exc.data)
         if session.closed:
             return None
         if session.auth and session.user_id != user_id:
@@ -191,7 +206,7 @@ class Methods:
         try:
             return await backend.forward(command, body, request_id)
         except RpcError as exc:
-            return error_reply(request_id, exc.code, exc.message)
+            return error_reply(request_id, exc.code, exc.message, exc.data)
 
     # ------------------------------------------------------------ private queries
 
@@ -202,9 +217,13 @@ class Methods:
         if not session.auth:
             return error_reply(request.id, REQUIRE_AUTH)
         params = request.params
-        if len(params) != 3 or not isinstance(params[0], str) or type(params[1]) is not int \
-                or type(params[2]) is not int:
-            return invalid_argument(request.id)
+        if len(params) != 3:
+            return invalid_argument(request.id, f"params: expected 3, got {len(params)}")
+        if not isinstance(params[0], str):
+            return invalid_argument(request.id, "market: must be a string")
+        problem = integer_problem(params, ("offset", "limit"), 1)
+        if problem is not None:
+            return invalid_argument(request.id, problem)
         body = orjson.dumps([session.user_id, *params])
         return self._forward(backend, CMD_ORDER_QUERY, body, request.id)
 
@@ -217,9 +236,13 @@ class Methods:
         if not session.auth:
             return error_reply(request.id, REQUIRE_AUTH)
         params = request.params
-        if len(params) != 4 or not (params[0] is None or isinstance(params[0], str)) \
-                or any(type(value) is not int for value in params[1:]):
-            return invalid_argument(request.id)
+        if len(params) != 4:
+            return invalid_argument(request.id, f"params: expected 4, got {len(params)}")
+        if not (params[0] is None or isinstance(params[0], str)):
+            return invalid_argument(request.id, "market: must be a string or null")
+        problem = integer_problem(params, ("side", "offset", "limit"), 1)
+        if problem is not None:
+            return invalid_argument(request.id, problem)
         body = orjson.dumps([session.user_id, *params])
         return self._forward(backend, CMD_ORDER_PENDING_STOP, body, request.id)
 
@@ -241,7 +264,7 @@ class Methods:
             if not session.auth:
                 return error_reply(request.id, REQUIRE_AUTH)
             if len(request.params) != HISTORY_PARAMS:
-                return invalid_argument(request.id)
+                return invalid_argument(request.id, f"params: expected {HISTORY_PARAMS}, got {len(request.params)}")
             body = orjson.dumps([session.user_id, *request.params])
             return self._forward(backend, command, body, request.id)
 
@@ -250,14 +273,16 @@ class Methods:
     # ------------------------------------------------------------ subscriptions
 
     def kline_subscribe(self, session: Session, request: Request) -> Answer:
-        if not self.feeds.kline.subscribe(session, request.params):
-            return invalid_argument(request.id)
+        problem = self.feeds.kline.subscribe(session, request.params)
+        if problem is not None:
+            return invalid_argument(request.id, problem)
         return success(request.id)
 
     def depth_subscribe(self, session: Session, request: Request) -> Answer:
         depth = self.feeds.depth
-        if not depth.subscribe(session, request.params):
-            return invalid_argument(request.id)
+        problem = depth.subscribe(session, request.params)
+        if problem is not None:
+            return invalid_argument(request.id, problem)
         session.send(success(request.id))
         depth.initial_push(session, request.params)
         return None
@@ -265,8 +290,9 @@ class Methods:
     @staticmethod
     def _list_subscribe(feed: MarketListFeed) -> Handler:
         def handle(session: Session, request: Request) -> Answer:
-            if not feed.subscribe(session, request.params):
-                return invalid_argument(request.id)
+            problem = feed.subscribe(session, request.params)
+            if problem is not None:
+                return invalid_argument(request.id, problem)
             session.send(success(request.id))
             feed.initial_pushes(session, request.params)
             return None
@@ -282,12 +308,13 @@ class Methods:
         return handle
 
     @staticmethod
-    def _user_subscribe(subscriptions: UserSubscriptions) -> Handler:
+    def _user_subscribe(subscriptions: UserSubscriptions, what: str) -> Handler:
         def handle(session: Session, request: Request) -> Answer:
             if not session.auth:
                 return error_reply(request.id, REQUIRE_AUTH)
-            if not subscriptions.subscribe(session, request.params):
-                return invalid_argument(request.id)
+            problem = subscriptions.subscribe(session, request.params, what)
+            if problem is not None:
+                return invalid_argument(request.id, problem)
             return success(request.id)
 
         return handle

@@ -196,7 +196,7 @@ class WsServer:
             request = parse_request(data)
         except BadRequest as exc:
             log.info("%s: bad request (%s): %.200r", session.peer, exc, data)
-            session.send(invalid_argument(exc.request_id))
+            session.send(invalid_argument(exc.request_id, f"request: {exc}"))
             REQUESTS.observe("(invalid)", INVALID_ARGUMENT, perf_counter() - started)
             return
         method = request.method if request.method in self.methods.table else "(unknown)"  # no made-up series

@@ -23,7 +23,7 @@ from common.rpc import RpcTimeout, RpcUnavailable
 
 from .backends import CMD_BALANCE_QUERY, Backend
 from .envelope import push_frame
-from .feeds import FATAL_LOG_INTERVAL, valid_name
+from .feeds import FATAL_LOG_INTERVAL, name_problem
 from .session import Session
 
 log = logging.getLogger(__name__)
@@ -35,16 +35,18 @@ class UserSubscriptions:
     def __init__(self) -> None:
         self.by_user: dict[int, dict[Session, set[str]]] = {}
 
-    def subscribe(self, session: Session, names: Iterable[object]) -> bool:
-        """Replace the session's set; False at the first invalid name (the names before it stay)."""
+    def subscribe(self, session: Session, names: Iterable[object], what: str) -> str | None:
+        """Replace the session's set; the reason at the first invalid name (`what`: "market" or "asset"; the
+        names before it stay), or None."""
         self.unsubscribe(session)
         user = session.user_id
         for name in names:
-            if not valid_name(name):
-                return False
+            problem = name_problem(name, what)
+            if problem is not None:
+                return problem
             sessions = self.by_user.setdefault(user, {})
             sessions.setdefault(session, set()).add(name)  # type: ignore[arg-type]
-        return True
+        return None
 
     def unsubscribe(self, session: Session, user_id: int | None = None) -> None:
         user = session.user_id if user_id is None else user_id

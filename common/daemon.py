@@ -69,20 +69,36 @@ def acquire_process_lock(name: str) -> bool:
     return True
 
 
-def _raise_limit(which: int, limit: int) -> None:
+def _raise_limit(which: int, limit: int, field: str) -> str | None:
+    """Raise the soft limit `which` to `limit`, and the hard one with it when allowed (root with
+    CAP_SYS_RESOURCE).  Where the hard limit may not be raised, the soft one is raised to the hard one
+    and the warning saying so is returned (None when `limit` was set)."""
     soft, hard = resource.getrlimit(which)
     if soft == resource.RLIM_INFINITY or soft >= limit:
-        return
-    new_hard = hard if hard == resource.RLIM_INFINITY or hard >= limit else limit
-    resource.setrlimit(which, (limit, new_hard))
+        return None
+    if hard == resource.RLIM_INFINITY or hard >= limit:
+        resource.setrlimit(which, (limit, hard))
+        return None
+    try:
+        resource.setrlimit(which, (limit, limit))
+        return None
+    except (OSError, ValueError):
+        pass
+    if soft < hard:
+        resource.setrlimit(which, (hard, hard))
+    return (f"warning: process.{field} {limit} is above this host's hard limit {hard}, which only root may raise: "
+            f"using {hard}")
 
 
-def apply_rlimits(config: ProcessConfig) -> None:
-    """Raise the open-file and core-size soft limits to the configured values; OSError on failure."""
+def apply_rlimits(config: ProcessConfig) -> list[str]:
+    """Raise the open-file and core-size soft limits to the configured values, or to the host's hard
+    limits where those are lower; the warnings for the limits lowered.  OSError on another failure."""
+    warnings = []
     if config.file_limit:
-        _raise_limit(resource.RLIMIT_NOFILE, config.file_limit)
+        warnings.append(_raise_limit(resource.RLIMIT_NOFILE, config.file_limit, "file_limit"))
     if config.core_limit:
-        _raise_limit(resource.RLIMIT_CORE, config.core_limit)
+        warnings.append(_raise_limit(resource.RLIMIT_CORE, config.core_limit, "core_limit"))
+    return [warning for warning in warnings if warning is not None]
 
 
 def set_title(title: str) -> None:

@@ -74,6 +74,18 @@ def parse_decimal(text: object, prec: int) -> Decimal | None:
     return value
 
 
+def decimal_problem(text: object) -> str:
+    """Why `parse_decimal` refuses `text`, for an error's reason ("amount: " + this)."""
+    if type(text) is not str:
+        return "must be a decimal number in a string"
+    if len(text) > MAX_TEXT_LENGTH:
+        return f"must be a decimal number of at most {MAX_TEXT_LENGTH} characters"
+    if not _DECIMAL_RE.match(text):
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        return f"must be a decimal number, not {shown!r}"
+    return f"must be below 10^{MAX_INTEGER_DIGITS} in magnitude"
+
+
 def rescale(value: Decimal, prec: int) -> Decimal:
     """Quantize to 10^-prec toward zero (a direct rescale: prec 0 means integers)."""
     return value.quantize(quantum(prec), ROUND_DOWN)

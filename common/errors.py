@@ -41,6 +41,12 @@ class RpcError(Exception):
         return {"code": self.code, "message": self.message, "data": self.data}
 
 
-def invalid_argument(reason: str | None = None) -> RpcError:
+def invalid_argument(reason: str) -> RpcError:
     """Error 1, with `reason` (what was wrong, naming the parameter) as the error's `data`."""
     return RpcError(INVALID_ARGUMENT, None, reason)
+
+
+def quoted(value: object, limit: int = 40) -> str:
+    """`value` as it reads in an error reason: a string quoted, cut to `limit` characters."""
+    text = value if type(value) is str else str(value)
+    return repr(text[:limit])

@@ -56,6 +56,8 @@ DAEMON_OPTION = "--daemon"
 GC_THRESHOLDS = (700, 10, 1000)
 
 logger = logging.getLogger(__name__)
+# set once a daemon has warned that a configured limit is above the host's: its child processes do not repeat it
+LIMITS_WARNED_ENV = "VIABTC_LIMITS_WARNED"
 
 
 class ServiceConfig(Protocol):
@@ -226,13 +228,20 @@ def run_service(name: str, load: Callable[[Section], C], main: Callable[[C, Serv
         _print(f"process: {name} exist")
         sys.exit(1)
     try:
-        apply_rlimits(config.process)
+        limit_warnings = apply_rlimits(config.process)
     except (OSError, ValueError) as exc:
         _fail(f"config error: field 'process': cannot set resource limits: {exc}")
+    if os.environ.get(LIMITS_WARNED_ENV) == "1":
+        limit_warnings = []  # a worker or the publisher of a daemon that has said it already
+    os.environ[LIMITS_WARNED_ENV] = "1"  # inherited by the processes it starts
+    for warning in limit_warnings:
+        _print(warning, sys.stderr)  # before daemonizing: the operator starting it sees it
     try:
         setup_logging(config.log, config.alert, name)
     except ConfigError as exc:
         _fail(str(exc))
+    for warning in limit_warnings:
+        logger.warning("%s", warning)
     faulthandler.enable()
 
     signals = WorkerSignals(foreground=not daemon)

@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from common.errors import INTERNAL_ERROR, RpcError, invalid_argument
+from common.errors import INTERNAL_ERROR, RpcError, invalid_argument, quoted
 
 from .market import DEALS_MAX, Market
 from .query import interval_supported, kline, last_price, market_status, recent_deals, status_today
@@ -54,7 +54,7 @@ class UnknownMarket(Exception):
         self.name = name
 
     def invalid(self) -> RpcError:
-        return invalid_argument(f"market: unknown market {self.name[:40]!r}")
+        return invalid_argument(f"market: unknown market {quoted(self.name)}")
 
 
 def could_be_a_market(name: str) -> bool:
@@ -62,10 +62,10 @@ def could_be_a_market(name: str) -> bool:
     return 0 < len(name) <= MARKET_NAME_MAX and "\x00" not in name
 
 
-def read_int(value: Any) -> int:
-    """A JSON integer (not a bool); "invalid argument" for anything else."""
+def read_int(value: Any, name: str) -> int:
+    """A JSON integer (not a bool); "invalid argument" for anything else, naming the parameter `name`."""
     if type(value) is not int:
-        raise invalid_argument()
+        raise invalid_argument(f"{name}: must be an integer")
     return value
 
 
@@ -152,20 +152,22 @@ class MarketpriceService:
     def _market(self, params: list[Any], count: int) -> Market:
         """The market named by params[0] of a request that must have exactly `count` params."""
         if len(params) != count:
-            raise invalid_argument()
+            raise invalid_argument(f"params: expected {count}, got {len(params)}")
         name = params[0]
         if type(name) is not str:
-            raise invalid_argument()
+            raise invalid_argument("market: must be a string")
         market = self.markets.get(name)
         if market is None:
-            raise UnknownMarket(name) if could_be_a_market(name) else invalid_argument()
+            if could_be_a_market(name):
+                raise UnknownMarket(name)
+            raise UnknownMarket(name).invalid()
         return market
 
     def market_status(self, params: list[Any]) -> Any:
         market = self._market(params, 2)
-        period = read_int(params[1])
+        period = read_int(params[1], "period")
         if period <= 0 or period > self.retention.sec_max:
-            raise invalid_argument()
+            raise invalid_argument(f"period: must be 1 to {self.retention.sec_max} seconds")
         key = ResultCache.key(CMD_MARKET_STATUS, params)
         result = self.cache.get(key)
         if result is None:
@@ -175,34 +177,35 @@ class MarketpriceService:
 
     def market_kline(self, params: list[Any]) -> Any:
         market = self._market(params, 4)
-        start = read_int(params[1])
+        start = read_int(params[1], "start")
         if start <= 0:
-            raise invalid_argument()
+            raise invalid_argument("start: must be a positive time")
         now = self._now()
-        end = min(read_int(params[2]), now)
-        if end <= 0 or start > end:
-            raise invalid_argument()
-        interval = read_int(params[3])
+        end = min(read_int(params[2], "end"), now)
+        if end <= 0:
+            raise invalid_argument("end: must be a positive time")
+        if start > end:
+            raise invalid_argument("start: must not be after end (or now)")
+        interval = read_int(params[3], "interval")
         if interval <= 0:
-            raise invalid_argument()
+            raise invalid_argument("interval: must be a positive number of seconds")
         key = ResultCache.key(CMD_MARKET_KLINE, params)
         result = self.cache.get(key)
         if result is not None:
             return result
         if not interval_supported(interval):
-            raise invalid_argument()
+            raise invalid_argument(f"interval: {interval} s is not a k-line interval (divides a minute, hour or day; "
+                                   "whole days; a week; a month)")
         result = kline(market, start, end, interval, now, self.retention)
         self.cache.put(key, result)
         return result
 
     def market_deals(self, params: list[Any]) -> Any:
         market = self._market(params, 3)
-        limit = read_int(params[1])
+        limit = read_int(params[1], "limit")
         if limit <= 0 or limit > DEALS_MAX:
-            raise invalid_argument()
-        if type(params[2]) is not int:
-            raise invalid_argument()
-        return recent_deals(market, limit, params[2] & U64)
+            raise invalid_argument(f"limit: must be 1 to {DEALS_MAX}")
+        return recent_deals(market, limit, read_int(params[2], "last_id") & U64)
 
     def market_last(self, params: list[Any]) -> Any:
         return last_price(self._market(params, 1))

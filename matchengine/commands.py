@@ -4,7 +4,8 @@
 the JSON result.  Write commands also return the operation-log entries
 (method name and params) that make them replayable — usually one, none when
 nothing changed, several for `order.cancel_batch` — and `replay` runs such an
-entry through the very same code.  Every malformed parameter is error 1.
+entry through the very same code.  Every malformed parameter is error 1, with the reason in its
+`data`, naming the parameter ("amount: must be a positive decimal").
 
 After an order is placed its result is taken, and only then do the stops its
 deals triggered fire (spec/extensions.md §1.4): replay fires them the same way.
@@ -19,8 +20,8 @@ from typing import Any, Final
 
 import orjson
 
-from common.decimals import ONE, ZERO, parse_decimal
-from common.errors import RpcError, invalid_argument
+from common.decimals import ONE, ZERO, decimal_problem, parse_decimal
+from common.errors import RpcError, invalid_argument, quoted
 
 from .balance import Asset
 from .definitions import DefinitionError, asset_definition, market_definition, parse_asset, parse_market
@@ -100,56 +101,85 @@ def cannot_replay(oper_id: int, text: str, reason: object) -> ReplayError:
     return ReplayError(f"cannot replay operation {oper_id} ({text[:200]!r}): {reason}")
 
 
-def _invalid() -> RpcError:
-    return RpcError(1)
+def _count(params: list[Any], low: int, high: int = -1) -> None:
+    """Error 1 unless the call has `low` (to `high`) parameters."""
+    given = len(params)
+    if high < 0:
+        high = low
+    if given < low or given > high:
+        expected = str(low) if low == high else f"{low} to {high}"
+        raise invalid_argument(f"params: expected {expected}, got {given}")
 
 
-def _int(value: object) -> int:
+def _int(value: object, name: str) -> int:
     if type(value) is not int:
-        raise _invalid()
+        raise invalid_argument(f"{name}: must be an integer")
     return value
 
 
-def _str(value: object) -> str:
+def _str(value: object, name: str) -> str:
     if type(value) is not str:
-        raise _invalid()
+        raise invalid_argument(f"{name}: must be a string")
     return value
 
 
-def _decimal(value: object, prec: int) -> Decimal:
+def _decimal(value: object, prec: int, name: str) -> Decimal:
     parsed = parse_decimal(value, prec)
     if parsed is None:
-        raise _invalid()
+        raise invalid_argument(f"{name}: {decimal_problem(value)}")
+    return parsed
+
+
+def _positive(value: object, prec: int, name: str) -> Decimal:
+    parsed = _decimal(value, prec, name)
+    if parsed <= ZERO:
+        raise invalid_argument(f"{name}: must be a positive decimal")
     return parsed
 
 
 def _side(value: object) -> int:
-    side = _int(value)
+    side = _int(value, "side")
     if side != ASK and side != BID:
-        raise _invalid()
+        raise invalid_argument("side: must be 1 (ask) or 2 (bid)")
     return side
 
 
-def _fee(value: object, prec: int) -> Decimal:
-    fee = _decimal(value, prec)
+def _fee(value: object, prec: int, name: str) -> Decimal:
+    fee = _decimal(value, prec, name)
     if fee < ZERO or fee >= ONE:
-        raise _invalid()
+        raise invalid_argument(f"{name}: must be at least 0 and below 1")
     return fee
 
 
 def _source(value: object) -> str:
-    source = _str(value)
+    source = _str(value, "source")
     if len(source) > SOURCE_MAX_BYTES or len(source.encode()) > SOURCE_MAX_BYTES:
-        raise _invalid()
+        raise invalid_argument(f"source: at most {SOURCE_MAX_BYTES} bytes")
     return source
 
 
 def _side_or_all(value: object) -> int:
     """0 (both sides), 1 ask or 2 bid."""
-    side = _int(value)
+    side = _int(value, "side")
     if side != 0 and side != ASK and side != BID:
-        raise _invalid()
+        raise invalid_argument("side: must be 0 (both), 1 (ask) or 2 (bid)")
     return side
+
+
+def _user(value: object) -> int:
+    return _int(value, "user_id") & U32
+
+
+def _known_user(value: object) -> int:
+    """A user id of a query, where 0 names nobody."""
+    user = _user(value)
+    if user == 0:
+        raise invalid_argument("user_id: must not be 0")
+    return user
+
+
+def _u64(value: object, name: str) -> int:
+    return _int(value, name) & U64
 
 
 def _definition(value: object, what: str) -> dict[str, Any]:
@@ -173,9 +203,9 @@ def _parse_market(value: object, assets: dict[str, Asset]) -> MarketSpec:
 
 
 def _limit(value: object) -> int:
-    limit = _int(value) & U64
+    limit = _u64(value, "limit")
     if limit > QUERY_LIMIT:
-        raise _invalid()
+        raise invalid_argument(f"limit: at most {QUERY_LIMIT}")
     return limit
 
 
@@ -187,7 +217,7 @@ def _options(params: list[Any], count: int, allowed: int) -> tuple[int, str | No
     if not given:
         return 0, None
     if given < 0 or given > 2:
-        raise _invalid()
+        _count(params, count, count + 2)
     option = params[count]
     if option is None:
         option = 0
@@ -240,29 +270,30 @@ class Commands:
         }
 
     def _market(self, value: object) -> Market:
-        market = self.engine.markets.get(value) if type(value) is str else None
+        name = _str(value, "market")
+        market = self.engine.markets.get(name)
         if market is None:
-            raise _invalid()
+            raise invalid_argument(f"market: unknown market {quoted(name)}")
         return market
 
     def _asset(self, value: object) -> str:
-        if type(value) is not str or value not in self.engine.assets:
-            raise _invalid()
-        return value
+        name = _str(value, "asset")
+        if name not in self.engine.assets:
+            raise invalid_argument(f"asset: unknown asset {quoted(name)}")
+        return name
 
     # ------------------------------------------------------------ writes
 
     def balance_update(self, params: list[Any], time: float) -> WriteResult:
-        if len(params) != 6:
-            raise _invalid()
-        user = _int(params[0]) & U32
+        _count(params, 6)
+        user = _user(params[0])
         asset = self._asset(params[1])
-        business = _str(params[2])
-        business_id = _int(params[3]) & U64
-        change = _decimal(params[4], self.engine.assets[asset].prec_show)
+        business = _str(params[2], "business")
+        business_id = _u64(params[3], "business_id")
+        change = _decimal(params[4], self.engine.assets[asset].prec_show, "change")
         detail = params[5]
         if type(detail) is not dict:
-            raise _invalid()
+            raise invalid_argument("detail: must be an object")
         detail = dict(detail)
         detail["id"] = business_id - (1 << 64) if business_id >> 63 else business_id
         self.engine.update_balance(time, user, asset, business, business_id, change, detail)
@@ -284,18 +315,16 @@ class Commands:
         return result, [(OP_MARKET_ORDER, params)]
 
     def cancel(self, params: list[Any], time: float) -> WriteResult:
-        if len(params) != 3:
-            raise _invalid()
-        user = _int(params[0]) & U32
+        _count(params, 3)
+        user = _user(params[0])
         market = self._market(params[1])
-        order_id = _int(params[2]) & U64
+        order_id = _u64(params[2], "order_id")
         return market.cancel(user, order_id).to_json(), [(OP_CANCEL_ORDER, params)]
 
     def cancel_all(self, params: list[Any], time: float) -> WriteResult:
         """[user_id, market or null (every market, in list order), side?]"""
-        if not 2 <= len(params) <= 3:
-            raise _invalid()
-        user = _int(params[0]) & U32
+        _count(params, 2, 3)
+        user = _user(params[0])
         markets = list(self.engine.markets.values()) if params[1] is None else [self._market(params[1])]
         side = _side_or_all(params[2]) if len(params) == 3 else 0
         for market in markets:
@@ -304,9 +333,8 @@ class Commands:
 
     def cancel_batch(self, params: list[Any], time: float) -> WriteResult:
         """[user_id, market, [order_id, ...]]: one result per id; each cancel is its own log entry."""
-        if len(params) != 3:
-            raise _invalid()
-        user = _int(params[0]) & U32
+        _count(params, 3)
+        user = _user(params[0])
         market = self._market(params[1])
         ids = params[2]
         if type(ids) is not list or not 1 <= len(ids) <= BATCH_MAX:
@@ -329,10 +357,10 @@ class Commands:
         """[user_id, market, side, amount, stop_price, price, taker_fee, maker_fee, source, option?, client_id?]"""
         user, market, side, amount = self._order_head(params, 9)
         spec = market.spec
-        stop_price = self._price(params[4], market)
-        price = self._price(params[5], market)
-        taker_fee = _fee(params[6], spec.fee_prec)
-        maker_fee = _fee(params[7], spec.fee_prec)
+        stop_price = _positive(params[4], spec.money_prec, "stop_price")
+        price = _positive(params[5], spec.money_prec, "price")
+        taker_fee = _fee(params[6], spec.fee_prec, "taker_fee")
+        maker_fee = _fee(params[7], spec.fee_prec, "maker_fee")
         source = _source(params[8])
         option, client_id = _options(params, 9, STOP_OPTIONS)
         stop = market.put_stop(time, LIMIT, user, side, amount, stop_price, price, taker_fee, maker_fee, source,
@@ -342,8 +370,8 @@ class Commands:
     def put_stop_market(self, params: list[Any], time: float) -> WriteResult:
         """[user_id, market, side, amount, stop_price, taker_fee, source, option?, client_id?]"""
         user, market, side, amount = self._order_head(params, 7)
-        stop_price = self._price(params[4], market)
-        taker_fee = _fee(params[5], market.spec.fee_prec)
+        stop_price = _positive(params[4], market.spec.money_prec, "stop_price")
+        taker_fee = _fee(params[5], market.spec.fee_prec, "taker_fee")
         source = _source(params[6])
         option, client_id = _options(params, 7, STOP_OPTIONS)
         stop = market.put_stop(time, MARKET, user, side, amount, stop_price, ZERO, taker_fee, ZERO, source, option,
@@ -352,18 +380,16 @@ class Commands:
 
     def cancel_stop(self, params: list[Any], time: float) -> WriteResult:
         """[user_id, market, stop_id]"""
-        if len(params) != 3:
-            raise _invalid()
-        user = _int(params[0]) & U32
+        _count(params, 3)
+        user = _user(params[0])
         market = self._market(params[1])
-        stop_id = _int(params[2]) & U64
+        stop_id = _u64(params[2], "stop_id")
         return market.cancel_stop(time, user, stop_id).to_json(), [(OP_CANCEL_STOP, params)]
 
     def cancel_stop_all(self, params: list[Any], time: float) -> WriteResult:
         """[user_id, market, side?]"""
-        if not 2 <= len(params) <= 3:
-            raise _invalid()
-        user = _int(params[0]) & U32
+        _count(params, 2, 3)
+        user = _user(params[0])
         market = self._market(params[1])
         side = _side_or_all(params[2]) if len(params) == 3 else 0
         market.cancel_stops(time, user, side)
@@ -380,21 +406,19 @@ class Commands:
         return SUCCESS, [(OP_ASSET_UNLOCK, params)]
 
     def _lock(self, params: list[Any], time: float, unlock: bool) -> None:
-        if len(params) != 5:
-            raise _invalid()
-        user = _int(params[0]) & U32
+        _count(params, 5)
+        user = _user(params[0])
         asset = self._asset(params[1])
-        business = _str(params[2])
-        business_id = _int(params[3]) & U64
-        amount = _decimal(params[4], self.engine.assets[asset].prec_show)
+        business = _str(params[2], "business")
+        business_id = _u64(params[3], "business_id")
+        amount = _decimal(params[4], self.engine.assets[asset].prec_show, "amount")
         if amount < ZERO:
             raise invalid_argument("amount: must not be negative")
         self.engine.lock(time, user, asset, business, business_id, amount, unlock)
 
     def update_asset(self, params: list[Any], time: float) -> WriteResult:
         """[{"name", "prec_save", "prec_show"}]: add an asset; the same one again changes nothing."""
-        if len(params) != 1:
-            raise _invalid()
+        _count(params, 1)
         asset = _parse_asset(params[0])
         if not self.engine.add_asset(asset):
             return SUCCESS, []
@@ -403,8 +427,7 @@ class Commands:
     def update_market(self, params: list[Any], time: float) -> WriteResult:
         """[<market object as in the config file>]: add a market at the end of the list; the same one
         again changes nothing."""
-        if len(params) != 1:
-            raise _invalid()
+        _count(params, 1)
         spec = _parse_market(params[0], self.engine.assets)
         if not self.engine.add_market(spec):
             return SUCCESS, []
@@ -413,8 +436,7 @@ class Commands:
     def _replay_definition(self, method: str, params: list[Any]) -> None:
         """An asset or market definition from the log: added if new; one the config file defines
         otherwise stops the start (a precision in use never changes)."""
-        if len(params) != 1:
-            raise _invalid()
+        _count(params, 1)
         try:
             if method == OP_UPDATE_ASSET_CONFIG:
                 self.engine.add_asset(_parse_asset(params[0]))
@@ -423,34 +445,23 @@ class Commands:
         except RpcError as exc:
             raise ReplayError(f"the config file and the operation log disagree: {exc.data}") from None
 
-    def _price(self, value: object, market: Market) -> Decimal:
-        price = _decimal(value, market.spec.money_prec)
-        if price <= ZERO:
-            raise _invalid()
-        return price
-
     def _order_head(self, params: list[Any], count: int) -> tuple[int, Market, int, Decimal]:
         """user, market, side and amount: the first four parameters of both order commands, which
         take `count` parameters, or two more (option, client_id)."""
-        if not count <= len(params) <= count + 2:
-            raise _invalid()
-        user = _int(params[0]) & U32
+        _count(params, count, count + 2)
+        user = _user(params[0])
         market = self._market(params[1])
         side = _side(params[2])
-        amount = _decimal(params[3], market.spec.stock_prec)
-        if amount <= ZERO:
-            raise _invalid()
+        amount = _positive(params[3], market.spec.stock_prec, "amount")
         return user, market, side, amount
 
     def _put_limit(self, params: list[Any], time: float) -> tuple[Market, Order]:
         """Place a limit order; its stops are not fired yet."""
         user, market, side, amount = self._order_head(params, 8)
         spec = market.spec
-        price = _decimal(params[4], spec.money_prec)
-        if price <= ZERO:
-            raise _invalid()
-        taker_fee = _fee(params[5], spec.fee_prec)
-        maker_fee = _fee(params[6], spec.fee_prec)
+        price = _positive(params[4], spec.money_prec, "price")
+        taker_fee = _fee(params[5], spec.fee_prec, "taker_fee")
+        maker_fee = _fee(params[6], spec.fee_prec, "maker_fee")
         source = _source(params[7])
         if len(params) == 8:
             return market, market.put_limit(time, user, side, amount, price, taker_fee, maker_fee, source)
@@ -461,7 +472,7 @@ class Commands:
     def _put_market(self, params: list[Any], time: float) -> tuple[Market, Order]:
         """Place a market order; its stops are not fired yet."""
         user, market, side, amount = self._order_head(params, 6)
-        taker_fee = _fee(params[4], market.spec.fee_prec)
+        taker_fee = _fee(params[4], market.spec.fee_prec, "taker_fee")
         source = _source(params[5])
         if len(params) == 6:
             return market, market.put_market(time, user, side, amount, taker_fee, source)
@@ -487,9 +498,8 @@ class Commands:
             elif method == OP_UPDATE_BALANCE:
                 self.balance_update(params, time)
             elif method == OP_CANCEL_ORDER:
-                if len(params) != 3:
-                    raise _invalid()
-                self._market(params[1]).cancel_unchecked(_int(params[2]) & U64)
+                _count(params, 3)
+                self._market(params[1]).cancel_unchecked(_u64(params[2], "order_id"))
             elif method == OP_MARKET_ORDER:
                 self._put_market(params, time)[0].fire_stops(time)
             elif method == OP_STOP_LIMIT:
@@ -518,10 +528,8 @@ class Commands:
 
     def balance_query(self, params: list[Any]) -> Any:
         if not params:
-            raise _invalid()
-        user = _int(params[0]) & U32
-        if user == 0:
-            raise _invalid()
+            raise invalid_argument("params: expected a user_id, then asset names")
+        user = _known_user(params[0])
         if len(params) == 1:
             return self.engine.balance_query(user, self.engine.assets)
         return self.engine.balance_query(user, [self._asset(p) for p in params[1:]])
@@ -534,31 +542,28 @@ class Commands:
         return self.engine.asset_summary(names)
 
     def order_pending(self, params: list[Any]) -> Any:
-        if len(params) != 4:
-            raise _invalid()
-        user = _int(params[0]) & U32
+        _count(params, 4)
+        user = _user(params[0])
         market = self._market(params[1])
-        offset = _int(params[2]) & U64
+        offset = _u64(params[2], "offset")
         limit = _limit(params[3])
         return market.pending(user, offset, limit)
 
     def order_book(self, params: list[Any]) -> Any:
-        if len(params) != 4:
-            raise _invalid()
+        _count(params, 4)
         market = self._market(params[0])
         side = _side(params[1])
-        offset = _int(params[2]) & U64
+        offset = _u64(params[2], "offset")
         limit = _limit(params[3])
         return market.book(side, offset, limit)
 
     def depth_args(self, params: list[Any]) -> tuple[Market, int, Decimal]:
-        if len(params) != 3:
-            raise _invalid()
+        _count(params, 3)
         market = self._market(params[0])
         limit = _limit(params[1])
-        interval = _decimal(params[2], market.spec.money_prec)
+        interval = _decimal(params[2], market.spec.money_prec, "interval")
         if interval < ZERO:
-            raise _invalid()
+            raise invalid_argument("interval: must not be negative")
         return market, limit, interval
 
     def order_depth(self, params: list[Any]) -> Any:
@@ -566,10 +571,9 @@ class Commands:
         return market.depth(limit, interval)
 
     def order_pending_detail(self, params: list[Any]) -> Any:
-        if len(params) != 2:
-            raise _invalid()
+        _count(params, 2)
         market = self._market(params[0])
-        order = market.orders.get(_int(params[1]) & U64)
+        order = market.orders.get(_u64(params[1], "order_id"))
         return None if order is None else order.to_json()
 
     def market_list(self, params: list[Any]) -> Any:
@@ -582,32 +586,28 @@ class Commands:
     def asset_query_lock(self, params: list[Any]) -> Any:
         """[user_id, asset...]: {asset: locked} for the assets (default all) the user has locked funds in."""
         if not params:
-            raise _invalid()
-        user = _int(params[0]) & U32
-        if user == 0:
-            raise _invalid()
+            raise invalid_argument("params: expected a user_id, then asset names")
+        user = _known_user(params[0])
         names = [self._asset(p) for p in params[1:]] if len(params) > 1 else list(self.engine.assets)
         return self.engine.query_lock(user, names)
 
     def order_pending_stop(self, params: list[Any]) -> Any:
         """[user_id, market or null (all), side (0 both), offset, limit]"""
-        if len(params) != 5:
-            raise _invalid()
-        user = _int(params[0]) & U32
+        _count(params, 5)
+        user = _user(params[0])
         market = None if params[1] is None else self._market(params[1])
         side = _side_or_all(params[2])
-        offset = _int(params[3]) & U64
+        offset = _u64(params[3], "offset")
         limit = _limit(params[4])
         return self.engine.pending_stops(user, market, side, offset, limit)
 
     def order_stop_book(self, params: list[Any]) -> Any:
         """[market, state (1 LOW, 2 HIGH), offset, limit]: the stops in firing order."""
-        if len(params) != 4:
-            raise _invalid()
+        _count(params, 4)
         market = self._market(params[0])
-        state = _int(params[1])
+        state = _int(params[1], "state")
         if state != STOP_LOW and state != STOP_HIGH:
-            raise _invalid()
-        offset = _int(params[2]) & U64
+            raise invalid_argument("state: must be 1 (low) or 2 (high)")
+        offset = _u64(params[2], "offset")
         limit = _limit(params[3])
         return market.stop_book(state, offset, limit)

@@ -24,24 +24,24 @@ QUERY_LIMIT = 101
 STOP_QUERY_LIMIT = 1001
 
 
-def read_integer(value: Any) -> int:
-    """A JSON integer (bools are not); "invalid argument" for any other value."""
+def read_integer(value: Any, name: str) -> int:
+    """A JSON integer (bools are not); "invalid argument" for any other value, naming the parameter `name`."""
     if type(value) is not int:
-        raise invalid_argument()
+        raise invalid_argument(f"{name}: must be an integer")
     return value
 
 
-def read_u32(value: Any) -> int:
-    return read_integer(value) % U32
+def read_u32(value: Any, name: str) -> int:
+    return read_integer(value, name) % U32
 
 
-def read_u64(value: Any) -> int:
-    return read_integer(value) % U64
+def read_u64(value: Any, name: str) -> int:
+    return read_integer(value, name) % U64
 
 
-def read_int32(value: Any) -> int:
+def read_int32(value: Any, name: str) -> int:
     """An integer stored in a C `int`: wrapped to signed 32 bits."""
-    return (read_integer(value) + (1 << 31)) % U32 - (1 << 31)
+    return (read_integer(value, name) + (1 << 31)) % U32 - (1 << 31)
 
 
 def as_signed64(value: int) -> int:
@@ -49,42 +49,45 @@ def as_signed64(value: int) -> int:
     return value - U64 if value > I64_MAX else value
 
 
-def read_string(value: Any) -> str:
+def read_string(value: Any, name: str) -> str:
     """A JSON string; "invalid argument" for anything else.
 
     A string holding U+0000 is refused too: jansson rejects such a body, and
     the C code would have cut the string at the NUL.
     """
-    if type(value) is not str or "\x00" in value:
-        raise invalid_argument()
+    if type(value) is not str:
+        raise invalid_argument(f"{name}: must be a string")
+    if "\x00" in value:
+        raise invalid_argument(f"{name}: must not hold U+0000")
     return value
 
 
 def read_user_id(value: Any) -> int:
-    user_id = read_u32(value)
+    user_id = read_u32(value, "user_id")
     if user_id == 0:
-        raise invalid_argument()
+        raise invalid_argument("user_id: must not be 0")
     return user_id
 
 
 def read_order_id(value: Any) -> int:
-    order_id = read_u64(value)
+    order_id = read_u64(value, "order_id")
     if order_id == 0:
-        raise invalid_argument()
+        raise invalid_argument("order_id: must not be 0")
     return order_id
 
 
 def read_time_range(start_value: Any, end_value: Any) -> tuple[int, int]:
     """(start, end) in seconds; 0 means unbounded; start > end (with an end) is invalid."""
-    start, end = read_u64(start_value), read_u64(end_value)
+    start, end = read_u64(start_value, "start_time"), read_u64(end_value, "end_time")
     if end and start > end:
-        raise invalid_argument()
+        raise invalid_argument("start_time: must not be after end_time")
     return start, end
 
 
 def require_count(params: list[Any], count: int, *, at_least: bool = False) -> None:
     if len(params) < count if at_least else len(params) != count:
-        raise invalid_argument()
+        expected = f"at least {count}" if at_least else str(count)
+        raise invalid_argument(f"params: expected {expected}, got {len(params)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +99,7 @@ class Page:
 
     @classmethod
     def read(cls, offset_value: Any, limit_value: Any, max_limit: int = QUERY_LIMIT) -> Page:
-        offset, limit = read_u64(offset_value), read_u64(limit_value)
+        offset, limit = read_u64(offset_value, "offset"), read_u64(limit_value, "limit")
         if limit == 0 or limit > max_limit:
             raise invalid_argument(f"limit: must be 1 to {max_limit}")
         return cls(offset, limit)

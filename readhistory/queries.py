@@ -38,6 +38,7 @@ CMD_ORDER_FINISHED_STOP = 215
 
 SIDE_ASK = 1
 SIDE_BID = 2
+SIDE_PROBLEM = "side: must be 0 (both), 1 (ask) or 2 (bid)"
 
 STOP_COLUMNS = ("SELECT `order_id`, `create_time`, `finish_time`, `user_id`, `option`, `market`, `source`, `t`, "
                 "`side`, `stop_price`, `price`, `amount`, `taker_fee`, `maker_fee`, `status`, `client_id`")
@@ -64,8 +65,8 @@ def balance_history_query(params: list[Any]) -> Query:
     """103: `[user_id, asset, business, start_time, end_time, offset, limit]`."""
     require_count(params, 7)
     user_id = read_user_id(params[0])
-    asset = read_string(params[1])
-    business = read_string(params[2])
+    asset = read_string(params[1], "asset")
+    business = read_string(params[2], "business")
     start, end = read_time_range(params[3], params[4])
     page = Page.read(params[5], params[6])
     shard = _shard(user_id)
@@ -92,12 +93,12 @@ def order_history_query(params: list[Any]) -> Query:
     """208: `[user_id, market, start_time, end_time, offset, limit, side?]`; later elements are ignored."""
     require_count(params, 6, at_least=True)
     user_id = read_user_id(params[0])
-    market = read_string(params[1])
+    market = read_string(params[1], "market")
     start, end = read_time_range(params[2], params[3])
     page = Page.read(params[4], params[5])
-    side = read_int32(params[6]) if len(params) >= 7 else 0
+    side = read_int32(params[6], "side") if len(params) >= 7 else 0
     if side not in (0, SIDE_ASK, SIDE_BID):
-        raise invalid_argument()
+        raise invalid_argument(SIDE_PROBLEM)
     shard = _shard(user_id)
     sql = f"{ORDER_COLUMNS} FROM `order_history_{shard}` WHERE `user_id` = %s AND `market` = %s"
     args: list[Any] = [user_id, market]
@@ -139,7 +140,7 @@ def market_user_deals_query(params: list[Any]) -> Query:
     """306: `[user_id, market, offset, limit]`; no time filter."""
     require_count(params, 4)
     user_id = read_user_id(params[0])
-    market = read_string(params[1])
+    market = read_string(params[1], "market")
     page = Page.read(params[2], params[3])
     tail, tail_args = page.sql()
     shard = _shard(user_id)
@@ -155,10 +156,10 @@ def finished_stop_query(params: list[Any]) -> Query:
     user's fired stops, newest created first (spec/extensions.md §1.6, without the fork's account)."""
     require_count(params, 7)
     user_id = read_user_id(params[0])
-    market = read_string(params[1])
-    side = read_int32(params[2])
+    market = read_string(params[1], "market")
+    side = read_int32(params[2], "side")
     if side not in (0, SIDE_ASK, SIDE_BID):
-        raise invalid_argument("side: must be 0 (both), 1 or 2")
+        raise invalid_argument(SIDE_PROBLEM)
     start, end = read_time_range(params[3], params[4])
     page = Page.read(params[5], params[6], STOP_QUERY_LIMIT)
     shard = _shard(user_id)

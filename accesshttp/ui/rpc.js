@@ -2,12 +2,14 @@
 // and accessws's websocket (spec/websocket-api.md) with calls matched by id, pushes handed on, and a
 // reconnect after any loss.
 
+// An error reply; `data`, when the server sent one, says which argument was wrong ("amount: must be ...").
 export class ApiError extends Error {
-  constructor(method, code, message) {
-    super(`${method}: ${message} (error ${code})`);
+  constructor(method, code, message, data) {
+    const reason = typeof data === 'string' ? `${message}: ${data}` : message;
+    super(`${method}: ${reason} (error ${code})`);
     this.method = method;
     this.code = code;
-    this.reason = message;
+    this.reason = reason;
   }
 }
 
@@ -48,7 +50,7 @@ export class HttpApi {
       throw new HttpError(method, response.status, detail);
     }
     const answer = await response.json();
-    if (answer.error) throw new ApiError(method, answer.error.code, answer.error.message);
+    if (answer.error) throw new ApiError(method, answer.error.code, answer.error.message, answer.error.data);
     return answer.result;
   }
 }
@@ -131,7 +133,7 @@ export class Socket {
     if (call === undefined) return;
     this.pending.delete(body.id);
     clearTimeout(call.timer);
-    if (body.error) call.reject(new ApiError(call.method, body.error.code, body.error.message));
+    if (body.error) call.reject(new ApiError(call.method, body.error.code, body.error.message, body.error.data));
     else call.resolve(body.result);
   }
 

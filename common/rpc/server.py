@@ -292,7 +292,8 @@ class RpcServer:
         if type(params) is not list:
             self.log.warning("%s: command %d: body is not a JSON array: %s",
                              self.name, command, _hexdump(frame.body))
-            self._send_error(frame, send, started, INVALID_ARGUMENT, MESSAGES[INVALID_ARGUMENT])
+            self._send_error(frame, send, started, INVALID_ARGUMENT, MESSAGES[INVALID_ARGUMENT],
+                             "params: must be a JSON array")
             return
         try:
             result = handler(params)

@@ -216,12 +216,13 @@ class Launcher:
         if not self._prepare():
             return 1
         say(f"starting the exchange in {self.data.root}")
+        started = time.monotonic()
         code = 0
         try:
             self._start_infrastructure()
             self._start_daemons()
             self._write_state()
-            say(f"\nthe exchange is running (logs in {self.data.log}):")
+            say(f"\nthe exchange is running, up in {time.monotonic() - started:.1f} s (logs in {self.data.log}):")
             demo_panel = "  (with the demo order panel)" if self.infra.demo else ""
             say(f"  Market page    {self.ports.ui_url}{demo_panel}")
             say(f"  HTTP JSON-RPC  {self.ports.http_url}")

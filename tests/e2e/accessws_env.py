@@ -311,6 +311,13 @@ class WsClient:
         assert reply["result"] is None and reply["error"] is not None, reply
         return reply["error"]["code"], reply["error"]["message"]
 
+    async def reason(self, method: str, params: list[Any], **kwargs: Any) -> str:
+        """The `data` of an error 1 reply (what was wrong), its code and message checked."""
+        reply = await self.call(method, params, **kwargs)
+        assert reply["result"] is None and reply["error"] is not None, reply
+        assert (reply["error"]["code"], reply["error"]["message"]) == (1, "invalid argument"), reply
+        return str(reply["error"]["data"])
+
     async def push(self, method: str | None = None, timeout: float = 5.0) -> dict[str, Any]:
         """The next push (of `method`, skipping others)."""
         deadline = time.monotonic() + timeout

@@ -17,6 +17,7 @@ import orjson
 import pytest
 
 from accesshttp.methods import METHODS
+from common.rpc import HEADER_SIZE
 from tests.e2e.accesshttp_stack import FakeBackend, HttpClient, accesshttp_config, http_port, wait_backend
 from tests.support import Daemon
 
@@ -77,7 +78,9 @@ def test_params_too_large_for_the_backend_are_refused_without_sending(echo: Gate
     big = "x" * 20000  # fits the HTTP limit, not matchengine's 10240-byte frames
     sent = engine.requests
     reply = client.call("order.put_limit", [1, "BTCBCH", 1, "1", "1", "0", "0", big], call_id=77)
-    assert (reply.status, reply.json()) == (200, {"error": {"code": 1, "message": "invalid argument"},
+    size = len(orjson.dumps([1, "BTCBCH", 1, "1", "1", "0", "0", big]))
+    reason = f"params: {size} bytes, more than the {10240 - HEADER_SIZE} the backend takes"
+    assert (reply.status, reply.json()) == (200, {"error": {"code": 1, "message": "invalid argument", "data": reason},
                                                   "result": None, "id": 77})
     assert engine.requests == sent
     # readhistory accepts frames up to 1000000 bytes: the same params are forwarded

@@ -56,13 +56,17 @@ def unix_path(exchange: Exchange) -> str:
 
 
 async def test_malformed_requests_are_answered_and_the_connection_stays(ws: WsClient) -> None:
-    cases = [("garbage", None), ("[1, 2]", None), ('{"id": "7", "method": "server.ping", "params": []}', None),
-             ('{"id": 7.5, "method": "server.ping", "params": []}', None),
-             ('{"id": 7, "method": 1, "params": []}', 7), ('{"id": 8, "method": "server.ping"}', 8),
-             ('{"id": 9, "method": "server.ping", "params": {"a": 1}}', 9)]
-    for text, request_id in cases:
+    not_an_id = "request: id is not a 64-bit integer"
+    cases = [("garbage", None, "request: not JSON"), ("[1, 2]", None, "request: not a JSON object"),
+             ('{"id": "7", "method": "server.ping", "params": []}', None, not_an_id),
+             ('{"id": 7.5, "method": "server.ping", "params": []}', None, not_an_id),
+             ('{"id": 7, "method": 1, "params": []}', 7, "request: method is not a string"),
+             ('{"id": 8, "method": "server.ping"}', 8, "request: params is not an array"),
+             ('{"id": 9, "method": "server.ping", "params": {"a": 1}}', 9, "request: params is not an array")]
+    for text, request_id, reason in cases:
         reply = await ws.call_raw(text, request_id)
-        assert reply == {"error": {"code": 1, "message": "invalid argument"}, "result": None, "id": request_id}, text
+        assert reply == {"error": {"code": 1, "message": "invalid argument", "data": reason}, "result": None,
+                         "id": request_id}, text
     assert await ws.result("server.ping", []) == "pong"
 
 

@@ -155,11 +155,12 @@ async def test_marketprice_and_readhistory_methods_without_them(ws: WsClient) ->
 
 
 async def test_subscription_params_are_checked_in_order(ws: WsClient) -> None:
-    assert await ws.error("kline.subscribe", ["BTCUSDT", 0]) == (1, "invalid argument")
-    assert await ws.error("kline.subscribe", ["BTCUSDT", 60.0]) == (1, "invalid argument")
-    assert await ws.error("kline.subscribe", ["BTCUSDT"]) == (1, "invalid argument")
-    assert await ws.error("price.subscribe", ["BTCUSDT", 5]) == (1, "invalid argument")
-    assert await ws.error("state.subscribe", ["X" * 16]) == (1, "invalid argument")
+    interval = "interval: must be a positive integer (seconds)"
+    assert await ws.reason("kline.subscribe", ["BTCUSDT", 0]) == interval
+    assert await ws.reason("kline.subscribe", ["BTCUSDT", 60.0]) == interval
+    assert await ws.reason("kline.subscribe", ["BTCUSDT"]) == "params: expected 2, got 1"
+    assert await ws.reason("price.subscribe", ["BTCUSDT", 5]) == "market: must be a string"
+    assert await ws.reason("state.subscribe", ["X" * 16]) == "market: at most 15 bytes"
     assert await ws.result("today.subscribe", []) == {"status": "success"}
     assert await ws.result("server.ping", []) == "pong"
     now = await ws.result("server.time", ["ignored"])

@@ -193,14 +193,16 @@ async def test_private_methods_need_authentication(clients: list[WsClient], engi
     assert (pending["offset"], pending["limit"], pending["total"]) == (0, 10, 2)
     assert [o["id"] for o in pending["records"]] == [second["id"], first["id"]]
     assert all(o["user"] == 61 for o in pending["records"])
-    for params in (["BTCUSDT", 0], ["BTCUSDT", "0", 10], [1, 0, 10], ["BTCUSDT", 0, 10.5]):
-        assert await client.error("order.query", params) == (1, "invalid argument"), params
-    assert await client.error("order.query", ["NOSUCH", 0, 10]) == (1, "invalid argument")
+    for params, reason in ((["BTCUSDT", 0], "params: expected 3, got 2"), (["BTCUSDT", "0", 10], "offset: must be an integer"),
+                           ([1, 0, 10], "market: must be a string"), (["BTCUSDT", 0, 10.5], "limit: must be an integer")):
+        assert await client.reason("order.query", params) == reason, params
+    # the engine's reason, passed through
+    assert await client.reason("order.query", ["NOSUCH", 0, 10]) == "market: unknown market 'NOSUCH'"
     assert await client.result("asset.query", []) == {
         "BTC": {"available": "1", "freeze": "2"}, "BCH": {"available": "0", "freeze": "0"},
         "USDT": {"available": "0", "freeze": "0"}}
-    assert await client.error("asset.query", ["NOSUCH"]) == (1, "invalid argument")
-    assert await client.error("order.history", ["BTCUSDT"]) == (1, "invalid argument")
+    assert await client.reason("asset.query", ["NOSUCH"]) == "asset: unknown asset 'NOSUCH'"
+    assert await client.reason("order.history", ["BTCUSDT"]) == "params: expected 6, got 1"
     assert await client.error("asset.history", ["BTC", "", 0, 0, 0]) == (1, "invalid argument")
 
 

@@ -289,7 +289,9 @@ def test_the_demo_panel_places_follows_and_cancels(exchange: LocalExchange, page
 
     tab.fill("#demo-amount", "lots")
     tab.click("#demo-place")
-    page.until("() => document.getElementById('demo-message').textContent.startsWith('not placed: invalid argument')")
+    # the reason in the error's data is shown: which argument was wrong
+    page.until("() => document.getElementById('demo-message').textContent === "
+               "\"not placed: invalid argument: amount: must be a decimal number, not 'lots' (error 1)\"")
     assert page.errors == []
 
 

@@ -180,12 +180,15 @@ async def test_every_method_after_real_trades(exchange: Exchange, engine: RpcCli
             assert await mp.kline("BTCUSDT", first - 5, end, interval) == expected
         assert await mp.kline("BTCBCH", first - 100, last, 60) == []
 
-        invalid = {"code": 1, "message": "invalid argument"}
-        for command, params in ((301, ["BTCUSDT", 0]), (302, ["BTCUSDT", first, last, 7]), (303, ["NOPE", 1, 0]),
-                                (304, []), (305, ["BTCUSDT", 1])):
+        # error 1 in the original's code and message, the reason naming the parameter in `data`
+        for command, params, reason in (
+                (301, ["BTCUSDT", 0], "period: must be 1 to 604800 seconds"),  # the default sec_max
+                (302, ["BTCUSDT", first, last, 7], "interval: 7 s is not a k-line interval (divides a minute, hour or "
+                                                   "day; whole days; a week; a month)"),
+                (303, ["NOPE", 1, 0], "market: unknown market 'NOPE'"), (304, [], "params: expected 1, got 0"),
+                (305, ["BTCUSDT", 1], "params: expected 1, got 2")):
             raw = await mp.client.call(command, orjson.dumps(params), timeout=5)
-            error = orjson.loads(raw)["error"]
-            assert {"code": error["code"], "message": error["message"]} == invalid
+            assert orjson.loads(raw)["error"] == {"code": 1, "message": "invalid argument", "data": reason}
 
 
 async def wait_volume(mp: MarketpriceClient, market: str, volume: str, timeout: float = 20.0) -> dict[str, Any]:

@@ -104,27 +104,30 @@ async def test_bad_input_gets_protocol_errors_and_the_daemon_keeps_serving(
     client = await client_for(engine)
     try:
         await call(client, 102, [1, "BTC", "deposit", 1, "10", {}])
-        # wrong params and wrong types: invalid argument
-        for command, params in [
-            (201, [1, "BTCBCH", 1, "1", "100", "0.1", "0.1"]),          # 7 params
-            (201, [1, "BTCBCH", 1, 1.5, "100", "0.1", "0.1", ""]),       # number, not string
-            (201, [1, "BTCBCH", 1, "NaN", "100", "0.1", "0.1", ""]),
-            (201, [1, "BTCBCH", 1, "1e30", "100", "0.1", "0.1", ""]),
-            (201, [1, "NOPE", 1, "1", "100", "0.1", "0.1", ""]),
-            (201, ["1", "BTCBCH", 1, "1", "100", "0.1", "0.1", ""]),
-            (201, [1, "BTCBCH", 1, "1", "100", "0.1", "0.1", "x" * 100]),
-            (102, [1, "BTC", "deposit", "7", "1", {}]),
-            (101, []),
-            (206, ["BTCBCH", 1000, "0"]),
-            (203, [1, "BTCBCH", 0]),
+        # wrong params and wrong types: invalid argument, the reason naming the parameter in `data`
+        for command, params, reason in [
+            (201, [1, "BTCBCH", 1, "1", "100", "0.1", "0.1"], "params: expected 8 to 10, got 7"),
+            (201, [1, "BTCBCH", 1, 1.5, "100", "0.1", "0.1", ""], "amount: must be a decimal number in a string"),
+            (201, [1, "BTCBCH", 1, "NaN", "100", "0.1", "0.1", ""], "amount: must be a decimal number, not 'NaN'"),
+            (201, [1, "BTCBCH", 1, "1e30", "100", "0.1", "0.1", ""], "amount: must be below 10^14 in magnitude"),
+            (201, [1, "BTCBCH", 1, "-1", "100", "0.1", "0.1", ""], "amount: must be a positive decimal"),
+            (201, [1, "NOPE", 1, "1", "100", "0.1", "0.1", ""], "market: unknown market 'NOPE'"),
+            (201, ["1", "BTCBCH", 1, "1", "100", "0.1", "0.1", ""], "user_id: must be an integer"),
+            (201, [1, "BTCBCH", 1, "1", "100", "0.1", "0.1", "x" * 100], "source: at most 30 bytes"),
+            (102, [1, "BTC", "deposit", "7", "1", {}], "business_id: must be an integer"),
+            (101, [], "params: expected a user_id, then asset names"),
+            (206, ["BTCBCH", 1000, "0"], "limit: at most 101"),
+            (203, [1, "BTCBCH", 0], "params: expected 4, got 3"),
         ]:
-            assert await error_of(client, command, params) == (1, "invalid argument"), (command, params)
-        # unknown command: method not found; the connection stays usable
-        assert await error_of(client, 999, []) == (4, "method not found")
+            reply = orjson.loads(await client.call(command, orjson.dumps(params), timeout=5))
+            assert reply["error"] == {"code": 1, "message": "invalid argument", "data": reason}, (command, params)
+        # unknown command: method not found, in the original's exact form; the connection stays usable
+        assert orjson.loads(await client.call(999, b"[]", timeout=5))["error"] == {"code": 4,
+                                                                                 "message": "method not found"}
         # a body that is not JSON, or not an array: invalid argument, connection kept
         for body in (b"not json", b'{"a": 1}', b"12", b"[1, 2"):
             reply = orjson.loads(await client.call(101, body, timeout=5))
-            assert reply["error"] == {"code": 1, "message": "invalid argument"}
+            assert reply["error"] == {"code": 1, "message": "invalid argument", "data": "params: must be a JSON array"}
         assert (await call(client, 101, [1, "BTC"]))["BTC"]["available"] == "10"
 
         # broken frames close that connection only

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from common.alert import ALERT_MAGIC
@@ -252,6 +253,21 @@ INVALID = (1, "invalid argument")
 
 def page(offset: int, limit: int, records: list[dict[str, Any]]) -> dict[str, Any]:
     return {"offset": offset, "limit": limit, "records": records}
+
+
+async def test_an_invalid_argument_names_the_parameter_in_data(history: History) -> None:
+    async with connect(history.port) as client:
+        for command, params, reason in (
+                (103, [1, "", "", 0, 0, 0], "params: expected 7, got 6"),
+                (103, [1, "", "", "1002", 0, 0, 10], "start_time: must be an integer"),
+                (103, [1, "", "", 0, 0, 0, 102], "limit: must be 1 to 101"),
+                (208, [1, "BTCBCH", 0, 0, 0, 10, "2"], "side: must be an integer"),
+                (209, [0, 0, 10], "order_id: must not be 0"),
+                (306, [0, "BTCBCH", 0, 10], "user_id: must not be 0")):
+            reply = orjson.loads(await client.call(command, orjson.dumps(params), timeout=5))
+            assert reply["error"] == {"code": 1, "message": "invalid argument", "data": reason}, params
+        reply = orjson.loads(await client.call(103, b'{"user_id": 1}', timeout=5))
+        assert reply["error"] == {"code": 1, "message": "invalid argument", "data": "params: must be a JSON array"}
 
 
 async def test_balance_history_records_filters_and_paging(history: History) -> None:

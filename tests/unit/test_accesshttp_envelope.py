@@ -16,6 +16,7 @@ from accesshttp.envelope import (
     holds_nul,
     invalid_argument,
     method_not_found,
+    not_a_call,
     parse_call,
     service_timeout,
 )
@@ -80,7 +81,30 @@ def test_well_formed_envelopes(body: bytes) -> None:
     b'\xef\xbb\xbf{"id": 1, "method": "m", "params": []}',
 ])
 def test_malformed_envelopes(body: bytes) -> None:
-    assert parse_call(body) is None
+    assert isinstance(parse_call(body), str)
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    (b"", "body: empty (a JSON-RPC call is POSTed)"),
+    (b"[1]", 'body: must be a JSON object {"id", "method", "params"}'),
+    (b'{"method": "m", "params": []}', "id: missing"),
+    (b'{"id": 1, "params": []}', "method: missing"),
+    (b'{"id": 1, "method": "m"}', "params: missing"),
+    (b'{"id": "1", "method": "m", "params": []}', "id: must be a 64-bit integer"),
+    (b'{"id": 9223372036854775808, "method": "m", "params": []}', "id: must be a 64-bit integer"),
+    (b'{"id": 1, "method": 5, "params": []}', "method: must be a string"),
+    (b'{"id": 1, "method": "m", "params": {}}', "params: must be an array"),
+    (b'{"id": 1, "method": "m", "params": ["\\u0000"]}', "body: a string holds U+0000"),
+])
+def test_what_is_wrong_with_an_envelope_is_named(body: bytes, reason: str) -> None:
+    assert parse_call(body) == reason
+    assert orjson.loads(not_a_call(reason)) == {"error": {"code": 1, "message": "invalid argument", "data": reason},
+                                                "result": None, "id": None}
+
+
+def test_a_body_that_is_not_json_gets_the_parsers_reason() -> None:
+    reason = parse_call(b"hello")
+    assert isinstance(reason, str) and reason.startswith("body: not JSON (") and "line 1 column 1" in reason
 
 
 @given(st.integers())
@@ -90,7 +114,7 @@ def test_id_range_is_signed_64_bit(call_id: int) -> None:
     if INT64_MIN <= call_id <= INT64_MAX:
         assert call == (call_id, "m", [])
     else:
-        assert call is None
+        assert call == "id: must be a 64-bit integer"
 
 
 json_values = st.recursive(
@@ -110,8 +134,9 @@ def test_error_bodies_are_the_originals() -> None:
                                                   "result": None, "id": -5}
     assert orjson.loads(service_timeout(INT64_MAX)) == {"error": {"code": 5, "message": "service timeout"},
                                                         "result": None, "id": INT64_MAX}
-    assert orjson.loads(invalid_argument(0)) == {"error": {"code": 1, "message": "invalid argument"},
-                                                 "result": None, "id": 0}
+    reason = "params: nested deeper than 255 levels"
+    assert orjson.loads(invalid_argument(0, reason)) == {
+        "error": {"code": 1, "message": "invalid argument", "data": reason}, "result": None, "id": 0}
     assert list(orjson.loads(method_not_found(1))) == ["error", "result", "id"]
 
 

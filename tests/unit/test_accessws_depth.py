@@ -1,4 +1,5 @@
-"""accessws depth diffs (spec/websocket-api.md §5.6): the pure diff and the full/incremental choice."""
+"""accessws depth diffs (spec/websocket-api.md §5.6): the pure diff and the full/incremental choice; and the
+reason a refused subscription gives (error 1's data)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,13 @@ from decimal import Decimal
 from typing import Any, cast
 
 import orjson
+import pytest
 
 from accessws.depth import FULL_SNAPSHOT_INTERVAL, DepthFeed, depth_diff, side_diff
+from accessws.envelope import error_reply, invalid_argument
+from accessws.market_feeds import KlineFeed, PriceFeed
 from accessws.session import Session
+from accessws.user_feeds import UserSubscriptions
 
 
 def test_unchanged_book_has_no_diff() -> None:
@@ -71,7 +76,7 @@ class RecordingSubscriber:
 def test_depth_feed_sends_snapshot_then_diffs_then_a_full_snapshot_after_a_minute() -> None:
     feed = DepthFeed(backend=None, interval=0.5, limits=[10], merges=[Decimal(0)])  # type: ignore[arg-type]
     subscriber = RecordingSubscriber()
-    assert feed.subscribe(subscriber, ["BTCUSDT", 10, "0"])  # type: ignore[arg-type]
+    assert feed.subscribe(subscriber, ["BTCUSDT", 10, "0"]) is None  # type: ignore[arg-type]
     key = ("BTCUSDT", "0", 10)
     first = {"asks": [["9000", "1"]], "bids": []}
     feed.on_result(key, first)
@@ -97,9 +102,51 @@ def test_depth_subscribe_checks_limit_and_merge_numerically() -> None:
     feed = DepthFeed(backend=None, interval=0.5, limits=[5, 10],  # type: ignore[arg-type]
                      merges=[Decimal(0), Decimal("0.1")])
     client = RecordingSubscriber()
-    assert feed.subscribe(client, ["BTCUSDT", 10, "0.10"])  # type: ignore[arg-type]
+    assert feed.subscribe(client, ["BTCUSDT", 10, "0.10"]) is None  # type: ignore[arg-type]
     assert ("BTCUSDT", "0.10", 10) in feed.subscribers
-    for params in (["BTCUSDT", 7, "0"], ["BTCUSDT", 10, "0.2"], ["BTCUSDT", 10, 0], ["BTCUSDT", 10.0, "0"],
-                   ["B" * 16, 10, "0"], ["BTCUSDT", 10], ["BTCUSDT", 10, "x"], ["BTCUSDT", 10, "0" * 16]):
-        assert not feed.subscribe(client, params), params  # type: ignore[arg-type]
+    merges = "interval: must be one of 0, 0.1"
+    for params, reason in ((["BTCUSDT", 7, "0"], "limit: must be one of 5, 10"), (["BTCUSDT", 10, "0.2"], merges),
+                           (["BTCUSDT", 10, 0], "interval: must be a string"),
+                           (["BTCUSDT", 10.0, "0"], "limit: must be one of 5, 10"),
+                           (["B" * 16, 10, "0"], "market: at most 15 bytes"), (["BTCUSDT", 10], "params: expected 3, got 2"),
+                           (["BTCUSDT", 10, "x"], merges), (["BTCUSDT", 10, "0" * 16], "interval: at most 15 bytes")):
+        assert feed.subscribe(client, params) == reason, params  # type: ignore[arg-type]
     assert feed.keys_of.get(cast(Session, client), []) == []  # the recorder stands in for a session
+
+
+class UserSession:
+    """What a subscription reads of a session: its user (hashable, as a session is)."""
+
+    user_id = 7
+
+
+@pytest.mark.parametrize(("params", "reason"), [
+    (["BTCUSDT"], "params: expected 2, got 1"),
+    ([5, 60], "market: must be a string"),
+    (["B" * 16, 60], "market: at most 15 bytes"),
+    (["BTCUSDT", "60"], "interval: must be a positive integer (seconds)"),
+    (["BTCUSDT", 0], "interval: must be a positive integer (seconds)"),
+    (["BTCUSDT", 60], None),
+])
+def test_kline_subscribe_says_what_is_wrong(params: list[Any], reason: str | None) -> None:
+    feed = KlineFeed(backend=None, interval=0.5)  # type: ignore[arg-type]
+    assert feed.subscribe(cast(Session, RecordingSubscriber()), params) == reason
+
+
+def test_market_and_asset_lists_name_the_bad_entry() -> None:
+    feed = PriceFeed(backend=None, interval=0.5)  # type: ignore[arg-type]
+    client = cast(Session, RecordingSubscriber())
+    assert feed.subscribe(client, ["BTCUSDT", 3]) == "market: must be a string"
+    assert feed.subscribe(client, ["BTCUSDT", "ETHUSDT"]) is None
+    assets = UserSubscriptions()
+    session = cast(Session, UserSession())
+    assert assets.subscribe(session, ["BTC", None], "asset") == "asset: must be a string"
+    assert assets.subscribe(session, ["X" * 16], "asset") == "asset: at most 15 bytes"
+    assert assets.subscribe(session, ["BTC"], "asset") is None
+
+
+def test_an_error_reply_carries_data_only_when_given() -> None:
+    assert orjson.loads(invalid_argument(3, "limit: at most 101")) == {
+        "error": {"code": 1, "message": "invalid argument", "data": "limit: at most 101"}, "result": None, "id": 3}
+    assert orjson.loads(error_reply(4, 6)) == {"error": {"code": 6, "message": "require authentication"},
+                                               "result": None, "id": 4}

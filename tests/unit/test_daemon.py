@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -26,6 +27,7 @@ NAME = "testsvc"
 SERVICE = '''
 import asyncio
 import os
+import resource
 from dataclasses import dataclass
 
 from common.config import AlertConfig, LogConfig, ProcessConfig, Section, alert_config, log_config, process_config
@@ -324,3 +326,34 @@ def test_daemon_worker_exit_ends_watchdog(svc: Service) -> None:
     assert "terminated by signal" not in svc.log_text()
     assert f"{NAME} failed: RuntimeError('boom')" in svc.log_text()
     assert svc.cleanup.read_text().count("first") == 1
+
+
+def test_a_limit_above_the_hard_one_is_lowered_to_it_with_one_warning() -> None:
+    # in a child process: the test run's own limits stay as they are
+    code = (
+        "import resource\n"
+        "from common.config import ProcessConfig\n"
+        "from common.daemon import apply_rlimits\n"
+        "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, 1024), hard))\n"
+        "if hard == resource.RLIM_INFINITY:\n"
+        "    print('unlimited')\n"
+        "else:\n"
+        "    print(apply_rlimits(ProcessConfig(file_limit=hard + 1)))\n"
+        "    print(resource.getrlimit(resource.RLIMIT_NOFILE))\n"
+        "    print(apply_rlimits(ProcessConfig(file_limit=hard)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    if lines == ["unlimited"]:
+        pytest.skip("no hard file limit on this host")
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if os.geteuid() == 0 and lines[0] == "[]":
+        pytest.skip("root with CAP_SYS_RESOURCE may raise the hard limit: nothing to lower")
+    assert lines == [
+        f"[\"warning: process.file_limit {hard + 1} is above this host's hard limit {hard}, which only root may "
+        f"raise: using {hard}\"]",
+        f"({hard}, {hard})",
+        "[]",
+    ]

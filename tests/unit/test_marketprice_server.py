@@ -129,3 +129,25 @@ def test_result_cache_clears_itself_every_minute() -> None:
     cache.put(key, {"a": 2})
     now[0] += 10.5
     assert cache.get(key) is None  # older than the timeout
+
+
+@pytest.mark.parametrize(("command", "params", "reason"), [
+    (CMD_MARKET_LAST, [], "params: expected 1, got 0"),
+    (CMD_MARKET_LAST, [5], "market: must be a string"),
+    (CMD_MARKET_LAST, ["NOPE"], "market: unknown market 'NOPE'"),
+    (CMD_MARKET_LAST, [""], "market: unknown market ''"),
+    (CMD_MARKET_STATUS, ["BTCUSDT", "60"], "period: must be an integer"),
+    (CMD_MARKET_STATUS, ["BTCUSDT", 0], "period: must be 1 to 1000 seconds"),
+    (CMD_MARKET_KLINE, ["BTCUSDT", -5, NOW, 60], "start: must be a positive time"),
+    (CMD_MARKET_KLINE, ["BTCUSDT", NOW, 0, 60], "end: must be a positive time"),
+    (CMD_MARKET_KLINE, ["BTCUSDT", NOW, NOW - 60, 60], "start: must not be after end (or now)"),
+    (CMD_MARKET_KLINE, ["BTCUSDT", NOW - 60, NOW, 0], "interval: must be a positive number of seconds"),
+    (CMD_MARKET_KLINE, ["BTCUSDT", NOW - 60, NOW, 7], "interval: 7 s is not a k-line interval (divides a minute, "
+                                                     "hour or day; whole days; a week; a month)"),
+    (CMD_MARKET_DEALS, ["BTCUSDT", 10_001, 0], "limit: must be 1 to 10000"),
+    (CMD_MARKET_DEALS, ["BTCUSDT", 10, None], "last_id: must be an integer"),
+])
+def test_an_invalid_argument_names_the_parameter(command: int, params: list[Any], reason: str) -> None:
+    with pytest.raises(RpcError) as info:
+        call(service(), command, params)
+    assert info.value.to_json() == {"code": 1, "message": "invalid argument", "data": reason}

@@ -28,19 +28,19 @@ def invalid(build: Any, params: list[Any]) -> bool:
 
 
 def test_integers_must_be_json_integers() -> None:
-    assert read_integer(5) == 5 and read_integer(-3) == -3
+    assert read_integer(5, "x") == 5 and read_integer(-3, "x") == -3
     for value in ("5", 5.0, True, False, None, [1], {"a": 1}):
         with pytest.raises(RpcError) as exc:
-            read_integer(value)
+            read_integer(value, "x")
         assert exc.value.code == 1
 
 
 def test_unsigned_and_signed_wrapping() -> None:
-    assert read_u32(-1) == 4294967295
-    assert read_u32(4294967297) == 1
-    assert read_u64(-1) == 2**64 - 1
-    assert read_int32(2**32 + 1) == 1
-    assert read_int32(2**31) == -(2**31)
+    assert read_u32(-1, "x") == 4294967295
+    assert read_u32(4294967297, "x") == 1
+    assert read_u64(-1, "x") == 2**64 - 1
+    assert read_int32(2**32 + 1, "x") == 1
+    assert read_int32(2**31, "x") == -(2**31)
     assert as_signed64(2**64 - 1) == -1
     assert as_signed64(7) == 7
 
@@ -149,7 +149,7 @@ def test_finished_stop_filters_order_and_limits() -> None:
     assert exc.value.data == "limit: must be 1 to 1001"
     with pytest.raises(RpcError) as exc:
         finished_stop_query([7, "", 5, 0, 0, 0, 10])
-    assert exc.value.data == "side: must be 0 (both), 1 or 2"
+    assert exc.value.data == "side: must be 0 (both), 1 (ask) or 2 (bid)"
 
 
 def test_stop_record_keys_and_values() -> None:
@@ -192,3 +192,25 @@ def test_every_query_names_the_shard_it_reads(command: int, params: list[Any]) -
     query = QUERIES[command](params)
     assert query.shard == params[0] % 100
     assert f"_{query.shard}` " in query.sql
+
+
+@pytest.mark.parametrize(("build", "params", "reason"), [
+    (balance_history_query, [1, "BTC", "", 0, 0, 0], "params: expected 7, got 6"),
+    (order_history_query, [1, "BTCUSDT", 0, 0, 0], "params: expected at least 6, got 5"),
+    (balance_history_query, [0, "BTC", "", 0, 0, 0, 10], "user_id: must not be 0"),
+    (balance_history_query, ["1", "BTC", "", 0, 0, 0, 10], "user_id: must be an integer"),
+    (balance_history_query, [1, None, "", 0, 0, 0, 10], "asset: must be a string"),
+    (balance_history_query, [1, "BTC", "a\x00b", 0, 0, 0, 10], "business: must not hold U+0000"),
+    (balance_history_query, [1, "BTC", "", 5, 4, 0, 10], "start_time: must not be after end_time"),
+    (balance_history_query, [1, "BTC", "", 0, 1.5, 0, 10], "end_time: must be an integer"),
+    (order_history_query, [1, "BTCUSDT", 0, 0, "0", 10], "offset: must be an integer"),
+    (order_history_query, [1, "BTCUSDT", 0, 0, 0, 0], "limit: must be 1 to 101"),
+    (order_history_query, [1, "BTCUSDT", 0, 0, 0, 10, 3], "side: must be 0 (both), 1 (ask) or 2 (bid)"),
+    (order_deals_query, [0, 0, 10], "order_id: must not be 0"),
+    (finished_order_query, [], "params: expected 1, got 0"),
+    (market_user_deals_query, [1, 5, 0, 10], "market: must be a string"),
+])
+def test_an_invalid_argument_names_the_parameter(build: Any, params: list[Any], reason: str) -> None:
+    with pytest.raises(RpcError) as exc:
+        build(params)
+    assert exc.value.to_json() == {"code": 1, "message": "invalid argument", "data": reason}

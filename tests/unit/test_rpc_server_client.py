@@ -349,7 +349,8 @@ def test_bad_body_is_invalid_argument(run: Runner[None], body: bytes) -> None:
 
         async with rpc_server({101: handler}) as server, rpc_client([tcp(server)]) as client:
             reply = orjson.loads(await client.call(101, body, req_id=8, timeout=5))
-            assert reply == {"error": {"code": 1, "message": "invalid argument"}, "result": None, "id": 8}
+            assert reply == {"error": {"code": 1, "message": "invalid argument", "data": "params: must be a JSON array"},
+                             "result": None, "id": 8}
             assert called == []
             assert await client.call_json(101, [], timeout=5) == "ok"
             assert server.connection_count == 1
