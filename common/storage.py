@@ -396,10 +396,24 @@ async def fetch_json_rows(db: Database, table: str, expressions: Sequence[str], 
     as text), sent by MySQL as one text and decoded in one call: a tenth of the cost of reading the
     rows.  None where that cannot carry the page exactly (SQLite; a page longer than
     group_concat_max_len; text that is not JSON)."""
+    return await _fetch_json(db, table, "CONCAT('[', " + ", ',', ".join(expressions) + ", ']')", 1, after_id, page)
+
+
+async def fetch_json_values(db: Database, table: str, expressions: Sequence[str], after_id: int,
+                            page: int) -> list[Any] | None:
+    """As `fetch_json_rows`, but the rows' values one after another in one flat list, len(expressions)
+    to a row: no list per row to build, and a column is a slice of it (`values[i::width]`).  Only the
+    total count is checked, so at most one expression may be text that could hold more than one value
+    (JSON stored as text): the others (numbers, JSON_QUOTE) are one value each, and then a row whose text
+    holds two values, or none, makes the count wrong."""
+    return await _fetch_json(db, table, "CONCAT(" + ", ',', ".join(expressions) + ")", len(expressions), after_id,
+                             page)
+
+
+async def _fetch_json(db: Database, table: str, row: str, width: int, after_id: int, page: int) -> list[Any] | None:
     if db.dialect != "mysql":
         return None
-    packed = await _concat_page(db, table, "CONCAT('[', " + ", ',', ".join(expressions) + ", ']')", ",",
-                                after_id, page)
+    packed = await _concat_page(db, table, row, ",", after_id, page)
     if packed is None:
         return None
     count, text = packed
@@ -409,7 +423,7 @@ async def fetch_json_rows(db: Database, table: str, expressions: Sequence[str], 
         decoded = orjson.loads("[" + text + "]")
     except orjson.JSONDecodeError:
         return None
-    if len(decoded) != count:
+    if len(decoded) != count * width:
         return None
     return decoded
 
