@@ -333,10 +333,17 @@ async def _read_page(db: Database, table: str, after_id: int, *, page: int) -> l
 
 async def fetch_json_page(db: Database, table: str, after_id: int, page: int) -> list[Operation] | None:
     """Up to `page` operations after `after_id` from one flat JSON text (`fetch_json_values`); None where
-    the page cannot be read that way."""
-    values = await fetch_json_values(db, table, ("`id`", "`time`", "`detail`"), after_id, page)
-    if values is None:
-        return None
+    the page cannot be read that way.
+
+    The ids after_id + 1 .. after_id + page are asked for first, the server's cheapest page; unless that
+    brings exactly those ids, in order, the page is asked for again as the rows that follow after_id:
+    where the log ends or has a gap, the result is the same as if only that second query had run."""
+    columns = ("`id`", "`time`", "`detail`")
+    values = await fetch_json_values(db, table, columns, after_id, page, id_range=True)
+    if values is None or len(values) != 3 * page or values[0::3] != list(range(after_id + 1, after_id + page + 1)):
+        values = await fetch_json_values(db, table, columns, after_id, page)
+        if values is None:
+            return None
     ids = values[0::3]
     if set(map(type, ids)) - {int}:
         return None
