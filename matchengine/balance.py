@@ -78,10 +78,7 @@ class Balances:
     # ------------------------------------------------------------ reads
 
     def get_available(self, user: int, asset: str) -> Decimal:
-        entries = self.available.get(user)
-        if entries is None:
-            return ZERO
-        return entries.get(asset, ZERO)
+        return entry_value(self.available.get(user), asset)
 
     def get_frozen(self, user: int, asset: str) -> Decimal:
         entries = self.frozen.get(user)
@@ -158,11 +155,13 @@ class Balances:
         """Move `value` from available to frozen."""
         return self.hold(user, asset, value) is not None
 
-    def hold(self, user: int, asset: str, value: Decimal) -> tuple[dict[str, Decimal], dict[str, Decimal]] | None:
+    def hold(self, user: int, asset: str, value: Decimal, available: dict[str, Decimal] | None = None,
+             ) -> tuple[dict[str, Decimal], dict[str, Decimal]] | None:
         """`freeze`, and the user's available and frozen entries for the order that holds the funds to keep;
-        None if it cannot apply."""
+        None if it cannot apply.  `available`: the user's available entries, where the caller has them."""
         quant = self._quanta[asset]
-        available = self.available.get(user)
+        if available is None:
+            available = self.available.get(user)
         if available is None or not sub_entry(available, asset, value, quant):
             return None
         frozen = self.frozen.get(user)
@@ -219,6 +218,13 @@ def _add(table: dict[int, dict[str, Decimal]], user: int, asset: str, value: Dec
 
 def _sub(table: dict[int, dict[str, Decimal]], user: int, asset: str, value: Decimal, quant: Decimal) -> bool:
     return sub_entry(table.get(user), asset, value, quant)
+
+
+def entry_value(entries: dict[str, Decimal] | None, asset: str) -> Decimal:
+    """The value of `asset` in one user's entries of a kind (None: the user has none): zero if missing."""
+    if entries is None:
+        return ZERO
+    return entries.get(asset, ZERO)
 
 
 def add_entry(entries: dict[str, Decimal], asset: str, value: Decimal, quant: Decimal) -> None:

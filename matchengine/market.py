@@ -26,7 +26,7 @@ from decimal import ROUND_DOWN, Decimal
 from common.decimals import ZERO, fmt, quantum
 from common.errors import RpcError
 
-from .balance import Balances, add_entry, sub_entry
+from .balance import Balances, add_entry, entry_value, sub_entry
 from .events import TradeListener
 from .order import (
     ASK,
@@ -269,11 +269,11 @@ class Market:
                   client_id: str | None = None) -> Order:
         """Check (balance 10, minimum 11, FOK 12, post-only 13), match, then rest, or finish: filled,
         IOC, or stopped by self-trade prevention."""
-        balances = self.balances
+        available = self.balances.available.get(user)  # the order keeps them: its deals and freeze need them
         if side == ASK:
-            if balances.get_available(user, self.stock) < amount:
+            if entry_value(available, self.stock) < amount:
                 raise balance_not_enough()
-        elif balances.get_available(user, self.money) < amount * price:
+        elif entry_value(available, self.money) < amount * price:
             raise balance_not_enough()
         stp = (option & STP_MASK) or self.stp
         if option:
@@ -289,6 +289,7 @@ class Market:
         self.seq.order_id += 1
         order = Order(self.seq.order_id, LIMIT, side, time, user, self.spec.name, source, price, amount,
                       taker_fee, maker_fee, ZERO, option, client_id)
+        order.available_entries = available
         if side == ASK:
             stopped = self._execute_ask(time, order, True, stp)
         else:
@@ -761,10 +762,10 @@ class Market:
         self.insert(order)
         if order.side == ASK:
             order.freeze = order.left
-            held = self.balances.hold(order.user, self.stock, order.left)
+            held = self.balances.hold(order.user, self.stock, order.left, order.available_entries)
         else:
             order.freeze = order.price * order.left
-            held = self.balances.hold(order.user, self.money, order.freeze)
+            held = self.balances.hold(order.user, self.money, order.freeze, order.available_entries)
         if held is not None:
             order.available_entries, order.frozen_entries = held
 
