@@ -9,6 +9,12 @@ the entry (spec/matchengine.md §3); as in the original, a non-zero result that
 the rescale then cuts to zero stays stored (it prints as e.g. "0e-8").  Every stored value is rescaled toward
 zero to the asset's `prec_save` after each change.  The primitives return
 False instead of raising when they cannot apply, and then change nothing.
+
+A user's entries of one kind are one dict (`available[user]`), made at the
+first entry and kept for good, never replaced or dropped: an order holds its
+owner's available and frozen dicts (`hold`) and the matching loops change them
+through `add_entry` / `sub_entry` with no lookup of the user, the same
+arithmetic as `add_available` / `sub_available` and the rest.
 """
 
 from __future__ import annotations
@@ -54,6 +60,17 @@ class Balances:
         self.locked: dict[int, dict[str, Decimal]] = {}
         self._quanta = {name: a.save_quantum for name, a in assets.items()}
 
+    def save_quantum(self, asset: str) -> Decimal:
+        """10^-prec_save of a usable asset: what its entries are rescaled to."""
+        return self._quanta[asset]
+
+    def available_of(self, user: int) -> dict[str, Decimal]:
+        """The user's available entries, made empty if there are none yet (as `add_available` makes them)."""
+        entries = self.available.get(user)
+        if entries is None:
+            entries = self.available[user] = {}
+        return entries
+
     def add_asset(self, asset: Asset) -> None:
         """Make a new asset usable (`assets` is the engine's table, already holding it)."""
         self._quanta[asset.name] = asset.save_quantum
@@ -61,10 +78,7 @@ class Balances:
     # ------------------------------------------------------------ reads
 
     def get_available(self, user: int, asset: str) -> Decimal:
-        entries = self.available.get(user)
-        if entries is None:
-            return ZERO
-        return entries.get(asset, ZERO)
+        return entry_value(self.available.get(user), asset)
 
     def get_frozen(self, user: int, asset: str) -> Decimal:
         entries = self.frozen.get(user)
@@ -139,11 +153,22 @@ class Balances:
 
     def freeze(self, user: int, asset: str, value: Decimal) -> bool:
         """Move `value` from available to frozen."""
+        return self.hold(user, asset, value) is not None
+
+    def hold(self, user: int, asset: str, value: Decimal, available: dict[str, Decimal] | None = None,
+             ) -> tuple[dict[str, Decimal], dict[str, Decimal]] | None:
+        """`freeze`, and the user's available and frozen entries for the order that holds the funds to keep;
+        None if it cannot apply.  `available`: the user's available entries, where the caller has them."""
         quant = self._quanta[asset]
-        if not _sub(self.available, user, asset, value, quant):
-            return False
-        _add(self.frozen, user, asset, value, quant)
-        return True
+        if available is None:
+            available = self.available.get(user)
+        if available is None or not sub_entry(available, asset, value, quant):
+            return None
+        frozen = self.frozen.get(user)
+        if frozen is None:
+            frozen = self.frozen[user] = {}
+        add_entry(frozen, asset, value, quant)
+        return available, frozen
 
     def unfreeze(self, user: int, asset: str, value: Decimal) -> bool:
         """Move `value` from frozen back to available."""
@@ -188,6 +213,22 @@ def _add(table: dict[int, dict[str, Decimal]], user: int, asset: str, value: Dec
     entries = table.get(user)
     if entries is None:
         entries = table[user] = {}
+    add_entry(entries, asset, value, quant)
+
+
+def _sub(table: dict[int, dict[str, Decimal]], user: int, asset: str, value: Decimal, quant: Decimal) -> bool:
+    return sub_entry(table.get(user), asset, value, quant)
+
+
+def entry_value(entries: dict[str, Decimal] | None, asset: str) -> Decimal:
+    """The value of `asset` in one user's entries of a kind (None: the user has none): zero if missing."""
+    if entries is None:
+        return ZERO
+    return entries.get(asset, ZERO)
+
+
+def add_entry(entries: dict[str, Decimal], asset: str, value: Decimal, quant: Decimal) -> None:
+    """Add `value` to one user's entry of `asset` (`quant`: the asset's save quantum)."""
     current = entries.get(asset)
     if current is not None:
         entries[asset] = (current + value).quantize(quant, ROUND_DOWN)
@@ -195,11 +236,10 @@ def _add(table: dict[int, dict[str, Decimal]], user: int, asset: str, value: Dec
         entries[asset] = value.quantize(quant, ROUND_DOWN)
 
 
-def _sub(table: dict[int, dict[str, Decimal]], user: int, asset: str, value: Decimal, quant: Decimal) -> bool:
-    if value < ZERO:
-        return False
-    entries = table.get(user)
-    if entries is None:
+def sub_entry(entries: dict[str, Decimal] | None, asset: str, value: Decimal, quant: Decimal) -> bool:
+    """Take `value` from one user's entry of `asset` (None: the user has no entries of that kind); False,
+    changing nothing, if the entry holds less."""
+    if value < ZERO or entries is None:
         return False
     current = entries.get(asset)
     if current is None or current < value:

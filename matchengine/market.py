@@ -26,7 +26,7 @@ from decimal import ROUND_DOWN, Decimal
 from common.decimals import ZERO, fmt, quantum
 from common.errors import RpcError
 
-from .balance import Balances
+from .balance import Balances, add_entry, entry_value, sub_entry
 from .events import TradeListener
 from .order import (
     ASK,
@@ -132,21 +132,38 @@ class Level:
         self.count = 0
 
 
+ASK_KEYS_KEPT = 1 << 16
+
+
 class BookSide:
     """Resting orders of one side, best price last in `keys`."""
 
-    __slots__ = ("count", "is_ask", "keys", "levels")
+    __slots__ = ("ask_keys", "count", "is_ask", "keys", "levels")
 
     def __init__(self, is_ask: bool) -> None:
         self.is_ask = is_ask
         self.keys: list[Decimal] = []
         self.levels: dict[Decimal, Level] = {}
         self.count = 0
+        # price -> the ask side's key (-price), one object per price: a Decimal computes its hash once, and
+        # a new -price every time would cost a hash on every lookup of `levels`
+        self.ask_keys: dict[Decimal, Decimal] = {}
+
+    def key(self, price: Decimal) -> Decimal:
+        """The key of `price` in `levels` and `keys`."""
+        if not self.is_ask:
+            return price
+        key = self.ask_keys.get(price)
+        if key is None:
+            if len(self.ask_keys) >= ASK_KEYS_KEPT:
+                self.ask_keys.clear()
+            key = self.ask_keys[price] = -price
+        return key
 
     def insert(self, order: Order, *, sorted_later: bool = False) -> None:
         """Rest an order at the back of its price level.  With `sorted_later` a new level's key is
         only appended (a bulk load calls `sort_keys` at the end instead of an insort per level)."""
-        key = -order.price if self.is_ask else order.price
+        key = self.key(order.price)
         level = self.levels.get(key)
         if level is None:
             level = self.levels[key] = Level(order.price)
@@ -164,7 +181,7 @@ class BookSide:
 
     def remove(self, order: Order) -> None:
         """Take a resting order out; it stays flagged in its deque until it reaches the front."""
-        key = -order.price if self.is_ask else order.price
+        key = self.key(order.price)
         level = self.levels[key]
         level.count -= 1
         self.count -= 1
@@ -213,11 +230,13 @@ class Market:
         "last",
         "listener",
         "money",
+        "money_save",
         "orders",
         "seq",
         "spec",
         "stock",
         "stock_quantum",
+        "stock_save",
         "stops",
         "stp",
         "users",
@@ -229,6 +248,8 @@ class Market:
         self.stock = spec.stock
         self.money = spec.money
         self.stock_quantum = quantum(spec.stock_prec)
+        self.stock_save = balances.save_quantum(spec.stock)
+        self.money_save = balances.save_quantum(spec.money)
         self.stp = spec.stp
         self.balances = balances
         self.seq = seq
@@ -248,11 +269,11 @@ class Market:
                   client_id: str | None = None) -> Order:
         """Check (balance 10, minimum 11, FOK 12, post-only 13), match, then rest, or finish: filled,
         IOC, or stopped by self-trade prevention."""
-        balances = self.balances
+        available = self.balances.available.get(user)  # the order keeps them: its deals and freeze need them
         if side == ASK:
-            if balances.get_available(user, self.stock) < amount:
+            if entry_value(available, self.stock) < amount:
                 raise balance_not_enough()
-        elif balances.get_available(user, self.money) < amount * price:
+        elif entry_value(available, self.money) < amount * price:
             raise balance_not_enough()
         stp = (option & STP_MASK) or self.stp
         if option:
@@ -268,6 +289,7 @@ class Market:
         self.seq.order_id += 1
         order = Order(self.seq.order_id, LIMIT, side, time, user, self.spec.name, source, price, amount,
                       taker_fee, maker_fee, ZERO, option, client_id)
+        order.available_entries = available
         if side == ASK:
             stopped = self._execute_ask(time, order, True, stp)
         else:
@@ -505,9 +527,9 @@ class Market:
     def _execute_ask(self, time: float, taker: Order, limited: bool, stp: int) -> bool:
         """A taker sells stock into the bids (§5.5); a market ask ignores the price stop."""
         bids = self.bids
-        balances = self.balances
         listener = self.listener
         stock, money = self.stock, self.money
+        stock_save, money_save = self.stock_save, self.money_save
         seq = self.seq
         taker_user = taker.user
         taker_price = taker.price
@@ -545,14 +567,15 @@ class Market:
                 taker.deal_stock += amount
                 taker.deal_money += deal
                 taker.deal_fee += ask_fee
-                balances.sub_available(taker_user, stock, amount)
+                taker_available = self._available(taker)
+                sub_entry(taker_available, stock, amount, stock_save)
                 if listener is not None:
                     self._trade_row(time, taker_user, stock, -amount, taker.id, price, amount, None)
-                balances.add_available(taker_user, money, deal)
+                add_entry(taker_available, money, deal, money_save)
                 if listener is not None:
                     self._trade_row(time, taker_user, money, deal, taker.id, price, amount, None)
                 if ask_fee > ZERO:
-                    balances.sub_available(taker_user, money, ask_fee)
+                    sub_entry(taker_available, money, ask_fee, money_save)
                     if listener is not None:
                         self._trade_row(time, taker_user, money, -ask_fee, taker.id, price, amount, taker_rate)
 
@@ -562,14 +585,15 @@ class Market:
                 maker.deal_stock += amount
                 maker.deal_money += deal
                 maker.deal_fee += bid_fee
-                balances.sub_frozen(maker_user, money, deal)
+                sub_entry(self._frozen(maker), money, deal, money_save)
                 if listener is not None:
                     self._trade_row(time, maker_user, money, -deal, maker.id, price, amount, None)
-                balances.add_available(maker_user, stock, amount)
+                maker_available = self._available(maker)
+                add_entry(maker_available, stock, amount, stock_save)
                 if listener is not None:
                     self._trade_row(time, maker_user, stock, amount, maker.id, price, amount, None)
                 if bid_fee > ZERO:
-                    balances.sub_available(maker_user, stock, bid_fee)
+                    sub_entry(maker_available, stock, bid_fee, stock_save)
                     if listener is not None:
                         self._trade_row(time, maker_user, stock, -bid_fee, maker.id, price, amount,
                                         maker.maker_fee)
@@ -683,18 +707,19 @@ class Market:
     def _settle_bid_taker(self, time: float, taker: Order, maker: Order, price: Decimal, amount: Decimal,
                           deal: Decimal, ask_fee: Decimal, bid_fee: Decimal) -> None:
         """Balance movements of one deal where the taker buys (§5.6), then the maker's fate."""
-        balances = self.balances
         listener = self.listener
         stock, money = self.stock, self.money
+        stock_save, money_save = self.stock_save, self.money_save
         taker_user = taker.user
-        balances.sub_available(taker_user, money, deal)
+        taker_available = self._available(taker)
+        sub_entry(taker_available, money, deal, money_save)
         if listener is not None:
             self._trade_row(time, taker_user, money, -deal, taker.id, price, amount, None)
-        balances.add_available(taker_user, stock, amount)
+        add_entry(taker_available, stock, amount, stock_save)
         if listener is not None:
             self._trade_row(time, taker_user, stock, amount, taker.id, price, amount, None)
         if bid_fee > ZERO:
-            balances.sub_available(taker_user, stock, bid_fee)
+            sub_entry(taker_available, stock, bid_fee, stock_save)
             if listener is not None:
                 self._trade_row(time, taker_user, stock, -bid_fee, taker.id, price, amount, taker.taker_fee)
 
@@ -704,14 +729,15 @@ class Market:
         maker.deal_stock += amount
         maker.deal_money += deal
         maker.deal_fee += ask_fee
-        balances.sub_frozen(maker_user, stock, amount)
+        sub_entry(self._frozen(maker), stock, amount, stock_save)
         if listener is not None:
             self._trade_row(time, maker_user, stock, -amount, maker.id, price, amount, None)
-        balances.add_available(maker_user, money, deal)
+        maker_available = self._available(maker)
+        add_entry(maker_available, money, deal, money_save)
         if listener is not None:
             self._trade_row(time, maker_user, money, deal, maker.id, price, amount, None)
         if ask_fee > ZERO:
-            balances.sub_available(maker_user, money, ask_fee)
+            sub_entry(maker_available, money, ask_fee, money_save)
             if listener is not None:
                 self._trade_row(time, maker_user, money, -ask_fee, maker.id, price, amount, maker.maker_fee)
 
@@ -736,10 +762,26 @@ class Market:
         self.insert(order)
         if order.side == ASK:
             order.freeze = order.left
-            self.balances.freeze(order.user, self.stock, order.left)
+            held = self.balances.hold(order.user, self.stock, order.left, order.available_entries)
         else:
             order.freeze = order.price * order.left
-            self.balances.freeze(order.user, self.money, order.freeze)
+            held = self.balances.hold(order.user, self.money, order.freeze, order.available_entries)
+        if held is not None:
+            order.available_entries, order.frozen_entries = held
+
+    def _available(self, order: Order) -> dict[str, Decimal]:
+        """The order's owner's available entries (made if there are none: a deal adds to them at once)."""
+        entries = order.available_entries
+        if entries is None:
+            entries = order.available_entries = self.balances.available_of(order.user)
+        return entries
+
+    def _frozen(self, order: Order) -> dict[str, Decimal] | None:
+        """The order's owner's frozen entries; None if there are none."""
+        entries = order.frozen_entries
+        if entries is None:
+            entries = order.frozen_entries = self.balances.frozen.get(order.user)
+        return entries
 
     def insert(self, order: Order, *, sorted_later: bool = False) -> None:
         """Add a resting order to the book without touching balances; snapshot loading passes
@@ -761,9 +803,14 @@ class Market:
         """Take an order off the book, release its freeze, record it if it traded (§5.9)."""
         (self.asks if order.side == ASK else self.bids).remove(order)
         order.resting = False
-        if order.freeze > ZERO:
-            asset = self.stock if order.side == ASK else self.money
-            self.balances.unfreeze(order.user, asset, order.freeze)
+        freeze = order.freeze
+        if freeze > ZERO:
+            if order.side == ASK:
+                asset, quant = self.stock, self.stock_save
+            else:
+                asset, quant = self.money, self.money_save
+            if sub_entry(self._frozen(order), asset, freeze, quant):  # Balances.unfreeze, on the held entries
+                add_entry(self._available(order), asset, freeze, quant)
         del self.orders[order.id]
         del self.users[order.user][order.id]
         if self.listener is not None and order.deal_stock > ZERO:

@@ -47,12 +47,14 @@ class Order:
 
     __slots__ = (
         "amount",
+        "available_entries",
         "client_id",
         "ctime",
         "deal_fee",
         "deal_money",
         "deal_stock",
         "freeze",
+        "frozen_entries",
         "id",
         "left",
         "maker_fee",
@@ -105,6 +107,9 @@ class Order:
         self.resting = False
         self.option = option
         self.client_id = client_id
+        # the owner's balance entries (balance.Balances.hold), kept once the order has needed them
+        self.available_entries: dict[str, Decimal] | None = None
+        self.frozen_entries: dict[str, Decimal] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The order object of RPC results and `orders` messages (`freeze` is never shown)."""

@@ -11,12 +11,14 @@ import random
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
+from unittest import mock
 
 import orjson
 import pytest
 
 from common.schema import OPERLOG, create_table_sql
-from common.storage import Database, InsertRows
+from common.storage import Database, InsertRows, fetch_json_values
 from matchengine.commands import ReplayError
 from matchengine.operlog import (
     LogGapError,
@@ -133,3 +135,50 @@ async def test_a_detail_that_is_not_json_is_refused_naming_its_row(db: Database)
     with pytest.raises(ReplayError, match="cannot replay operation 7 \\('not json\\{'\\)"):
         await read_all(db, 0, 4)
     assert [row[0] for row in await read_all(db, 7, 4)] == [8, 9, 10]
+
+
+async def test_a_json_page_equals_the_same_page_read_row_by_row(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    written = await write(db, details(700))
+    table = operlog_table(time.time())
+    await db.execute(f"UPDATE `{table}` SET `time` = 1700000000 WHERE `id` = 5")
+    fast = await read_all(db, 0, 300)
+    monkeypatch.setattr("matchengine.operlog.fetch_json_values", mock.AsyncMock(return_value=None))
+    assert await read_all(db, 0, 300) == fast
+    assert [(oper_id, type(at)) for oper_id, at, _ in fast] == [(oper_id, float) for oper_id, _, _ in written]
+
+
+async def test_a_detail_holding_two_json_values_is_not_read_as_two(db: Database) -> None:
+    await write(db, details(10))
+    table = operlog_table(time.time())
+    await db.execute(f"UPDATE `{table}` SET `detail` = '1,2' WHERE `id` = 4")
+    await db.execute(f"DELETE FROM `{table}` WHERE `id` = 5")
+    await db.execute(f"UPDATE `{table}` SET `detail` = '[]' WHERE `id` = 6")
+    if db.dialect == "mysql":
+        assert await fetch_json_page(db, table, 0, 100) is None
+    with pytest.raises(ReplayError, match="cannot replay operation 4 \\('1,2'\\)"):
+        await read_all(db, 0, 100)
+
+
+@pytest.mark.parametrize("missing", [10, 11, 20])
+async def test_a_gap_at_a_page_boundary_is_refused(db: Database, missing: int) -> None:
+    await write(db, details(25))
+    table = operlog_table(time.time())
+    await db.execute(f"DELETE FROM `{table}` WHERE `id` = {missing}")
+    with pytest.raises(LogGapError, match=f"expected id {missing}, found id {missing + 1}"):
+        await read_all(db, 0, 10)
+
+
+async def test_a_page_of_ids_the_server_sends_out_of_order_is_asked_for_again_in_order(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    written = await write(db, details(40))
+    fetch = fetch_json_values
+
+    async def shuffled_by_range(*args: Any, id_range: bool = False) -> list[Any] | None:
+        values = await fetch(*args, id_range=id_range)
+        if id_range and values:
+            rows = [values[i:i + 3] for i in range(0, len(values), 3)]
+            values = [value for row in rows[1:] + rows[:1] for value in row]
+        return values
+
+    monkeypatch.setattr("matchengine.operlog.fetch_json_values", shuffled_by_range)
+    assert await read_all(db, 0, 10) == written

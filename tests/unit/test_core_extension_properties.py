@@ -8,9 +8,9 @@ or destroyed except by deposits, withdrawals and fees; no balance is negative;
 each user's frozen funds are exactly what their resting orders and stops hold
 and their locked funds what their locks and unlocks left; the book is never
 crossed; a taker with a self-trade prevention mode never trades with its own
-user.  At the end, the state rebuilt by replaying the operation log — and by
-restoring a snapshot taken midway and replaying the rest — equals the live
-state field for field.
+user.  At the end, the state rebuilt by replaying the operation log — by
+restoring a snapshot taken midway and replaying the rest, and with no order
+holding its owner's balance entries — equals the live state field for field.
 """
 
 from __future__ import annotations
@@ -219,6 +219,26 @@ def check_invariants(engine: Engine, net: dict[str, Decimal], tally: Tally, lock
     assert {k: v for k, v in frozen.items() if v} == stored
     locked = {(u, a): v for u, entries in balances.locked.items() for a, v in entries.items()}
     assert {k: v for k, v in locks.items() if v} == locked
+    check_held_entries(engine)
+
+
+def check_held_entries(engine: Engine) -> None:
+    """An order that holds its owner's balance entries holds the very dicts the balances keep."""
+    for market in engine.markets.values():
+        for side in (market.asks, market.bids):
+            for order in side:
+                if order.available_entries is not None:
+                    assert order.available_entries is engine.balances.available[order.user]
+                if order.frozen_entries is not None:
+                    assert order.frozen_entries is engine.balances.frozen[order.user]
+
+
+def drop_held_entries(engine: Engine) -> None:
+    """Make every resting order find its owner's entries by user again, as before orders held them."""
+    for market in engine.markets.values():
+        for side in (market.asks, market.bids):
+            for order in side:
+                order.available_entries = order.frozen_entries = None
 
 
 def run(ops: list[tuple[Any, ...]], stp: int, cut: int) -> None:
@@ -267,6 +287,13 @@ def run(ops: list[tuple[Any, ...]], stp: int, cut: int) -> None:
     for method, params, time in log:
         replay.replay(method, params, time)
     assert dump(replica) == expected
+    # the same log with no order holding its owner's entries: every balance move looks the user up
+    unheld = new_engine(None, stp)
+    replay = Commands(unheld)
+    for method, params, time in log:
+        drop_held_entries(unheld)
+        replay.replay(method, params, time)
+    assert dump(unheld) == expected
     if snapshot is not None:
         restored = new_engine(None, stp)
         restore_snapshot(restored, snapshot)
