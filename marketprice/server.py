@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from common.errors import INTERNAL_ERROR, RpcError, invalid_argument, quoted
+from common.params import read_integer
 
 from .market import DEALS_MAX, Market
 from .query import interval_supported, kline, last_price, market_status, recent_deals, status_today
@@ -60,13 +61,6 @@ class UnknownMarket(Exception):
 def could_be_a_market(name: str) -> bool:
     """A name the engine could have given a market: worth reading the market list again for."""
     return 0 < len(name) <= MARKET_NAME_MAX and "\x00" not in name
-
-
-def read_int(value: Any, name: str) -> int:
-    """A JSON integer (not a bool); "invalid argument" for anything else, naming the parameter `name`."""
-    if type(value) is not int:
-        raise invalid_argument(f"{name}: must be an integer")
-    return value
 
 
 class ResultCache:
@@ -165,7 +159,7 @@ class MarketpriceService:
 
     def market_status(self, params: list[Any]) -> Any:
         market = self._market(params, 2)
-        period = read_int(params[1], "period")
+        period = read_integer(params[1], "period")
         if period <= 0 or period > self.retention.sec_max:
             raise invalid_argument(f"period: must be 1 to {self.retention.sec_max} seconds")
         key = ResultCache.key(CMD_MARKET_STATUS, params)
@@ -177,16 +171,16 @@ class MarketpriceService:
 
     def market_kline(self, params: list[Any]) -> Any:
         market = self._market(params, 4)
-        start = read_int(params[1], "start")
+        start = read_integer(params[1], "start")
         if start <= 0:
             raise invalid_argument("start: must be a positive time")
         now = self._now()
-        end = min(read_int(params[2], "end"), now)
+        end = min(read_integer(params[2], "end"), now)
         if end <= 0:
             raise invalid_argument("end: must be a positive time")
         if start > end:
             raise invalid_argument("start: must not be after end (or now)")
-        interval = read_int(params[3], "interval")
+        interval = read_integer(params[3], "interval")
         if interval <= 0:
             raise invalid_argument("interval: must be a positive number of seconds")
         key = ResultCache.key(CMD_MARKET_KLINE, params)
@@ -202,10 +196,10 @@ class MarketpriceService:
 
     def market_deals(self, params: list[Any]) -> Any:
         market = self._market(params, 3)
-        limit = read_int(params[1], "limit")
+        limit = read_integer(params[1], "limit")
         if limit <= 0 or limit > DEALS_MAX:
             raise invalid_argument(f"limit: must be 1 to {DEALS_MAX}")
-        return recent_deals(market, limit, read_int(params[2], "last_id") & U64)
+        return recent_deals(market, limit, read_integer(params[2], "last_id") & U64)
 
     def market_last(self, params: list[Any]) -> Any:
         return last_price(self._market(params, 1))

@@ -103,9 +103,7 @@ def parse_market(obj: Mapping[str, Any], assets: Mapping[str, Asset], check_prec
     if min_amount is None or min_amount < Decimal(0):
         raise DefinitionError("min_amount", f"'{min_text}' is not a non-negative decimal")
     save_stock, save_money = assets[stock].prec_save, assets[money].prec_save
-    if not check_precisions:
-        pass
-    elif stock_prec + money_prec > save_money:
+    if check_precisions and stock_prec + money_prec > save_money:
         raise DefinitionError("stock.prec", f"stock.prec + money.prec must be <= prec_save of {money} ({save_money})")
     if stock_prec + fee_prec > save_stock:
         raise DefinitionError("fee_prec", f"stock.prec + fee_prec must be <= prec_save of {stock} ({save_stock})")

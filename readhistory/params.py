@@ -16,19 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.errors import invalid_argument
+from common.params import read_integer
 
 U32 = 1 << 32
 U64 = 1 << 64
 I64_MAX = (1 << 63) - 1
 QUERY_LIMIT = 101
 STOP_QUERY_LIMIT = 1001
-
-
-def read_integer(value: Any, name: str) -> int:
-    """A JSON integer (bools are not); "invalid argument" for any other value, naming the parameter `name`."""
-    if type(value) is not int:
-        raise invalid_argument(f"{name}: must be an integer")
-    return value
 
 
 def read_u32(value: Any, name: str) -> int:
