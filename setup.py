@@ -31,6 +31,7 @@ COMPILED = (
     "matchengine/market.py",
     "matchengine/engine.py",
     "matchengine/commands.py",
+    "matchengine/texts.py",
     "matchengine/history.py",
     "matchengine/message.py",
     "matchengine/fanout.py",

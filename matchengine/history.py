@@ -25,6 +25,7 @@ from common.sqltext import escape_text as _esc
 
 from .order import ASK, BID, MAKER, TAKER, Order
 from .stops import Stop
+from .texts import FMT, DecimalTexts, FloatTexts, column_text_of, sql_quoted
 
 BALANCE_COLUMNS = ("time", "user_id", "asset", "business", "change", "balance", "detail")
 ORDER_COLUMNS = ("id", "create_time", "finish_time", "user_id", "market", "source", "t", "side", "price", "amount",
@@ -53,24 +54,11 @@ UserDealRow = tuple[float, int, str, int, int, int, int, int, str, str, str, str
 StopRow = tuple[int, float, float, int, str, str, str, int, int, int, str, str, str, str, str, int]
 
 
-class _FloatText:
-    """repr() of the times of the rows being rendered, each computed once: the rows of one operation
-    share its time, and a batch renders them table by table, far apart."""
-
-    def __init__(self) -> None:
-        self.texts: dict[float, str] = {}
-
-    def of(self, value: float) -> str:
-        text = self.texts.get(value)
-        if text is None or value == 0.0:  # equal floats print alike, but for 0.0 and -0.0
-            if len(self.texts) >= _FLOAT_TEXTS_KEPT:
-                self.texts.clear()
-            text = self.texts[value] = repr(value)
-        return text
-
-
-_FLOAT_TEXTS_KEPT: Final = 100_000
-_TIME_TEXT: Final = _FloatText()
+_TIME_TEXT: Final = FloatTexts(json=False)
+# an order's price and amount (scale 8) and fee rates (scale 4), a deal's price (its maker's)
+_SCALE8: Final = DecimalTexts(8)
+_SCALE4: Final = DecimalTexts(4)
+_FEE_RATE: Final = DecimalTexts(FMT)
 
 
 # The row renderers take typed values and no conversion inside the f-string: with `!r` there, or on
@@ -151,6 +139,7 @@ class HistoryRows:
         self._market = ""
         self._detail_head = ""
         self._detail_tail = ""
+        self._detail_plain = True
 
     def take(self) -> dict[str, list[object]]:
         tables, self.tables = self.tables, defaultdict(list)
@@ -171,12 +160,19 @@ class HistoryRows:
             self._price, self._amount, self._market = price, amount, market
             self._detail_head = f'{{"a": "{fmt(amount)}", '
             self._detail_tail = f'"m": {orjson.dumps(market).decode()}, "p": "{fmt(price)}"}}'
+            # the fee rate and order id between them hold nothing that escaping changes
+            self._detail_plain = _esc(self._detail_head + self._detail_tail) == self._detail_head + self._detail_tail
         if fee_rate is None:
             detail = f'{self._detail_head}"i": {order_id}, {self._detail_tail}'
         else:
-            detail = f'{self._detail_head}"f": "{fmt(fee_rate)}", "i": {order_id}, {self._detail_tail}'
-        row: BalanceRow = (time, user, asset, "trade", column_text(change, 8), column_text(balance, 16), detail)
-        self.tables[_BALANCE_TABLES[user % HISTORY_SHARDS]].append(_balance_sql(row) if self.sql_text else row)
+            detail = f'{self._detail_head}"f": "{_FEE_RATE.of(fee_rate)}", "i": {order_id}, {self._detail_tail}'
+        table = self.tables[_BALANCE_TABLES[user % HISTORY_SHARDS]]
+        if self.sql_text:  # as _balance_sql renders the row
+            table.append(f"({_TIME_TEXT.of(time)},{user},{sql_quoted(asset)},'trade',{column_text_of(change, 8)},"
+                         f"{column_text_of(balance, 16)},'{detail if self._detail_plain else _esc(detail)}')")
+        else:
+            row: BalanceRow = (time, user, asset, "trade", column_text(change, 8), column_text(balance, 16), detail)
+            table.append(row)
         self.count += 1
 
     def deal(self, time: float, market: str, deal_id: int, ask: Order, bid: Order, taker_side: int,
@@ -184,32 +180,69 @@ class HistoryRows:
              stock: str, money: str) -> None:
         ask_role = TAKER if taker_side == ASK else MAKER
         bid_role = MAKER if taker_side == ASK else TAKER
+        if self.sql_text:
+            self._deal_text(time, market, deal_id, ask, bid, ask_role, bid_role, price, amount, deal, ask_fee,
+                            bid_fee)
+            return
         p, a, d = column_text(price, 8), column_text(amount, 8), column_text(deal, 16)
         af, bf = column_text(ask_fee, 16), column_text(bid_fee, 16)
-        tables, text = self.tables, self.sql_text
+        tables = self.tables
         ask_deal: DealRow = (time, ask.user, deal_id, ask.id, bid.id, ask_role, p, a, d, af, bf)
         bid_deal: DealRow = (time, bid.user, deal_id, bid.id, ask.id, bid_role, p, a, d, bf, af)
         ask_user: UserDealRow = (time, ask.user, market, deal_id, ask.id, bid.id, ASK, ask_role, p, a, d, af, bf)
         bid_user: UserDealRow = (time, bid.user, market, deal_id, bid.id, ask.id, BID, bid_role, p, a, d, bf, af)
-        tables[_DEAL_TABLES[ask.id % HISTORY_SHARDS]].append(_deal_sql(ask_deal) if text else ask_deal)
-        tables[_DEAL_TABLES[bid.id % HISTORY_SHARDS]].append(_deal_sql(bid_deal) if text else bid_deal)
-        tables[_USER_DEAL_TABLES[ask.user % HISTORY_SHARDS]].append(_user_deal_sql(ask_user) if text else ask_user)
-        tables[_USER_DEAL_TABLES[bid.user % HISTORY_SHARDS]].append(_user_deal_sql(bid_user) if text else bid_user)
+        tables[_DEAL_TABLES[ask.id % HISTORY_SHARDS]].append(ask_deal)
+        tables[_DEAL_TABLES[bid.id % HISTORY_SHARDS]].append(bid_deal)
+        tables[_USER_DEAL_TABLES[ask.user % HISTORY_SHARDS]].append(ask_user)
+        tables[_USER_DEAL_TABLES[bid.user % HISTORY_SHARDS]].append(bid_user)
+        self.count += 4
+
+    def _deal_text(self, time: float, market: str, deal_id: int, ask: Order, bid: Order, ask_role: int,
+                   bid_role: int, price: Decimal, amount: Decimal, deal: Decimal, ask_fee: Decimal,
+                   bid_fee: Decimal) -> None:
+        """The four rows of `deal` as _deal_sql and _user_deal_sql render them, their shared parts once."""
+        t = _TIME_TEXT.of(time)
+        values = f"{_SCALE8.of(price)},{column_text_of(amount, 8)},{column_text_of(deal, 16)},"
+        af, bf = column_text_of(ask_fee, 16), column_text_of(bid_fee, 16)
+        ask_tail = f"{values}{af},{bf})"
+        bid_tail = f"{values}{bf},{af})"
+        ask_user, bid_user, ask_id, bid_id = str(ask.user), str(bid.user), str(ask.id), str(bid.id)
+        m = sql_quoted(market)
+        tables = self.tables
+        tables[_DEAL_TABLES[ask.id % HISTORY_SHARDS]].append(
+            f"({t},{ask_user},{deal_id},{ask_id},{bid_id},{ask_role},{ask_tail}")
+        tables[_DEAL_TABLES[bid.id % HISTORY_SHARDS]].append(
+            f"({t},{bid_user},{deal_id},{bid_id},{ask_id},{bid_role},{bid_tail}")
+        tables[_USER_DEAL_TABLES[ask.user % HISTORY_SHARDS]].append(
+            f"({t},{ask_user},{m},{deal_id},{ask_id},{bid_id},{ASK},{ask_role},{ask_tail}")
+        tables[_USER_DEAL_TABLES[bid.user % HISTORY_SHARDS]].append(
+            f"({t},{bid_user},{m},{deal_id},{bid_id},{ask_id},{BID},{bid_role},{bid_tail}")
         self.count += 4
 
     def order_event(self, event: int, order: Order, stock: str, money: str) -> None:
         """Order messages are not history."""
 
     def order_finished(self, order: Order) -> None:
-        row: OrderRow = (
+        if self.sql_text:  # as _order_sql renders the row
+            kept: object = (
+                f"({order.id},{_TIME_TEXT.of(order.ctime)},{_TIME_TEXT.of(order.mtime)},{order.user},"
+                f"{sql_quoted(order.market)},{sql_quoted((order.source or '')[:VARCHAR])},{order.type},{order.side},"
+                f"{_SCALE8.of(order.price)},{_SCALE8.of(order.amount)},{_SCALE4.of(order.taker_fee)},"
+                f"{_SCALE4.of(order.maker_fee)},{column_text_of(order.deal_stock, 8)},"
+                f"{column_text_of(order.deal_money, 16)},{column_text_of(order.deal_fee, 16)})")
+        else:
+            kept = self._order_row(order)
+        self.tables[_ORDER_TABLES[order.user % HISTORY_SHARDS]].append(kept)
+        self.tables[_DETAIL_TABLES[order.id % HISTORY_SHARDS]].append(kept)
+        self.count += 2
+
+    @staticmethod
+    def _order_row(order: Order) -> OrderRow:
+        return (
             order.id, order.ctime, order.mtime, order.user, order.market, (order.source or "")[:VARCHAR], order.type,
             order.side, column_text(order.price, 8), column_text(order.amount, 8), column_text(order.taker_fee, 4),
             column_text(order.maker_fee, 4), column_text(order.deal_stock, 8), column_text(order.deal_money, 16),
             column_text(order.deal_fee, 16))
-        kept: object = _order_sql(row) if self.sql_text else row
-        self.tables[_ORDER_TABLES[order.user % HISTORY_SHARDS]].append(kept)
-        self.tables[_DETAIL_TABLES[order.id % HISTORY_SHARDS]].append(kept)
-        self.count += 2
 
     def balance_locked(self, time: float, user: int, asset: str, business: str) -> None:
         """A lock leaves the total unchanged: no balance history."""
