@@ -16,6 +16,7 @@ ending in its COMMIT.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sqlite3
 import warnings
@@ -23,10 +24,10 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
-from pymysql.constants import CLIENT
+from pymysql.constants import CLIENT, COMMAND, SERVER_STATUS
 
 from .config import DatabaseConfig
 from .sqltext import escape_text
@@ -82,12 +83,14 @@ class UnexpectedRowCount(Exception):
 @dataclass(slots=True)
 class InsertRows:
     """Rows for one table.  `mysql_row`, if given, renders one row as an SQL value tuple
-    (a fast path for callers that know their row shapes); otherwise values are escaped by type."""
+    (a fast path for callers that know their row shapes); otherwise values are escaped by type.
+    With `rows_text` (MySQL only) each row is the text of its value tuple already."""
 
     table: str
     columns: Sequence[str]
-    rows: Sequence[Sequence[Any]]
+    rows: Sequence[Sequence[Any]] | Sequence[str]
     mysql_row: Callable[[Any], str] | None = None
+    rows_text: bool = False
 
 
 Operation = Statement | InsertRows
@@ -201,7 +204,7 @@ class MysqlDatabase(Database):
                 # The server runs them in order and stops at the first error (then the except rolls
                 # back), so a statement that fails — a fence whose CHECK no longer holds — keeps the
                 # rest of the packet from running, whenever the packet reaches the server.
-                packet: list[str] = []
+                packet: list[tuple[str, str]] = []  # statements, each as (head, rest)
                 packed: list[int] = []  # where each packed statement's count goes (-1: an insert's is known)
                 for op in operations:
                     if isinstance(op, InsertRows):
@@ -211,19 +214,19 @@ class MysqlDatabase(Database):
                         counts.append(len(op.rows))
                         continue
                     if op.expect is None:
-                        packet.append(cur.mogrify(op.sql, op.params or None))
+                        packet.append(("", cur.mogrify(op.sql, op.params or None)))
                         packed.append(len(counts))
                         counts.append(0)
                         continue
                     if packet:
-                        _place_counts(counts, packed, await _execute_many_statements(cur, packet))
+                        _place_counts(counts, packed, await _execute_many_statements(conn, packet))
                         packet, packed = [], []
                     count = await cur.execute(op.sql, op.params or None)
                     if op.expect is not None and count != op.expect:
                         raise UnexpectedRowCount(op, count)
                     counts.append(count)
                 if packet:
-                    _place_counts(counts, [*packed, -1], await _execute_many_statements(cur, [*packet, "COMMIT"]))
+                    _place_counts(counts, [*packed, -1], await _execute_many_statements(conn, [*packet, ("", "COMMIT")]))
                 else:
                     await conn.commit()
         except BaseException as exc:
@@ -280,28 +283,62 @@ class MysqlDatabase(Database):
 MULTI_QUERY_BYTES = 4 << 20
 
 
-async def _execute_many_statements(cur: Any, statements: list[str]) -> list[int]:
-    """Send statements joined by `;` in queries of up to 4 MiB, reading every result; their row counts."""
+async def _execute_many_statements(conn: Any, statements: list[tuple[str, str]]) -> list[int]:
+    """Send statements ((head, rest): their text in two parts, not copied into one) joined by `;` in queries
+    of up to 4 MiB, reading every result; their row counts."""
     counts: list[int] = []
-    batch: list[str] = []
+    batch: list[tuple[str, str]] = []
     size = 0
-    for sql in statements:
-        if batch and size + len(sql) > MULTI_QUERY_BYTES:
-            counts.extend(await _run_multi(cur, batch))
+    for head, rest in statements:
+        length = len(head) + len(rest)
+        if batch and size + length > MULTI_QUERY_BYTES:
+            counts.extend(await _run_multi(conn, batch))
             batch, size = [], 0
-        batch.append(sql)
-        size += len(sql) + 1
+        batch.append((head, rest))
+        size += length + 1
     if batch:
-        counts.extend(await _run_multi(cur, batch))
+        counts.extend(await _run_multi(conn, batch))
     return counts
 
 
-async def _run_multi(cur: Any, batch: list[str]) -> list[int]:
-    await cur.execute(";".join(batch))
-    counts = [cur.rowcount]
-    while await cur.nextset():
-        counts.append(cur.rowcount)
-    return counts
+async def _run_multi(conn: Any, batch: list[tuple[str, str]]) -> list[int]:
+    """Run one multi-statement query of statements that return no rows; their row counts.
+
+    The results are read here, one OK packet each, rather than through a cursor's `nextset`, which costs
+    a result object and a packet wrapper per statement: a batch of history rows has hundreds of them.
+    An error packet raises (the connection reads it: pymysql's error for its code) and ends the query.
+    """
+    from aiomysql.connection import MySQLResult
+
+    pieces: list[str] = []
+    for head, rest in batch:
+        pieces += (";", head, rest)
+    await conn._execute_command(COMMAND.COM_QUERY, "".join(pieces[1:]).encode(conn.encoding, "surrogateescape"))
+    counts: list[int] = []
+    while True:
+        packet = await conn._read_packet()
+        data = packet.get_all_data()
+        if data[0] == 0 and len(data) >= 7:  # an OK packet
+            affected, at = _length_encoded(data, 1)
+            _, at = _length_encoded(data, at)  # the insert id
+            conn.server_status = data[at] | data[at + 1] << 8
+            more = conn.server_status & SERVER_STATUS.SERVER_MORE_RESULTS_EXISTS
+        else:  # rows (a SELECT): read them as a cursor would, and count them
+            result = MySQLResult(conn)
+            await result._read_result_packet(packet)
+            affected, more = result.affected_rows, result.has_next
+        counts.append(affected)
+        if not more:
+            return counts
+
+
+def _length_encoded(data: bytes, at: int) -> tuple[int, int]:
+    """A length-encoded integer of the MySQL protocol at `at`: (value, where the next field starts)."""
+    first = data[at]
+    if first < 0xFB:
+        return first, at + 1
+    width = {0xFC: 2, 0xFD: 3, 0xFE: 8}[first]
+    return int.from_bytes(data[at + 1:at + 1 + width], "little"), at + 1 + width
 
 
 def _place_counts(counts: list[int], packed: list[int], results: list[int]) -> None:
@@ -326,15 +363,22 @@ def _literal(value: Any) -> str:
     return "'" + escape_text(str(value)) + "'"
 
 
-def _mysql_insert(conn: Any, op: InsertRows) -> str:
-    """One multi-row INSERT, values escaped as the connection's charset needs (utf8mb4, no backslash mode)."""
-    columns = ", ".join(f"`{c}`" for c in op.columns)
-    if op.mysql_row is not None:
+def _mysql_insert(conn: Any, op: InsertRows) -> tuple[str, str]:
+    """One multi-row INSERT in two parts (head, values), values escaped as the connection's charset needs
+    (utf8mb4, no backslash mode)."""
+    if op.rows_text:
+        values = ",".join(cast(Sequence[str], op.rows))
+    elif op.mysql_row is not None:
         values = ",".join(map(op.mysql_row, op.rows))
     else:
         literal = _literal
         values = ",".join(["(" + ",".join([literal(v) for v in row]) + ")" for row in op.rows])
-    return f"INSERT INTO `{op.table}` ({columns}) VALUES {values}"
+    return _insert_head(op.table, tuple(op.columns)), values
+
+
+@functools.lru_cache(maxsize=4096)
+def _insert_head(table: str, columns: tuple[str, ...]) -> str:
+    return f"INSERT INTO `{table}` ({', '.join(f'`{c}`' for c in columns)}) VALUES "
 
 
 async def _concat_page(db: Database, table: str, row: str, separator: str, after_id: int,

@@ -260,11 +260,11 @@ class HistoryWriter:
                     f"UPDATE `{HISTORY_POSITION.name}` SET `oper_id` = %s, `time` = %s WHERE `id` = %s AND `oper_id` = %s",
                     (upto, time.time(), stripe.row, stripe.position), expect=1)
                 ops: list[Any] = [position]
+                text = self.rows.sql_text  # rows are their VALUES text already, or tuples
                 for table, rows in tables.items():
                     columns, mysql_row = shape_of(table)
-                    # rows are their VALUES text already (str renders them as they are), or tuples
-                    ops.append(InsertRows(table, columns, cast(list[tuple[object, ...]], rows),
-                                          str if self.rows.sql_text else mysql_row))
+                    ops.append(InsertRows(table, columns, cast(list[tuple[object, ...]], rows), mysql_row,
+                                          rows_text=text))
                 started = time.monotonic()
                 await self._commit(stripe, ops, upto)
                 log.debug("history server %d stripe %d: %d rows in %d tables up to oper id %d in %.3f s",

@@ -86,3 +86,19 @@ async def test_statements_go_with_the_inserts_and_a_failed_check_stops_the_rest(
     assert exc.value.is_check_failure
     assert await db.fetchall("SELECT a, b FROM g") == [(6, 6)]
     assert await db.fetchall("SELECT id, txt, num FROM t ORDER BY id") == rows
+
+
+async def test_packed_statements_report_their_counts(db: Database) -> None:
+    """Each statement of a multi-statement query reports its own row count, read from its OK packet (rows
+    returned, were a SELECT there, are read and counted)."""
+    rows = [(i, f"r{i}", float(i)) for i in range(1, 300)]
+    counts = await db.transact([InsertRows("t", ("id", "txt", "num"), rows),
+                                Statement("UPDATE t SET num = num + 1 WHERE id <= %s", (260,)),
+                                Statement("DELETE FROM t WHERE id > %s", (250,)),
+                                Statement("UPDATE t SET txt = 'x' WHERE id = 0")])
+    assert counts == [299, 260, 49, 0]
+    counts = await db.transact([Statement("UPDATE t SET num = 0 WHERE id <= 3"),
+                                Statement("SELECT id FROM t WHERE id <= 10"), Statement("DELETE FROM t WHERE id = 4")])
+    assert counts == [3, 10 if db.dialect == "mysql" else -1, 1]
+    assert await db.fetchall("SELECT num FROM t WHERE id <= 5 ORDER BY id") == [(0.0,), (0.0,), (0.0,), (6.0,)]
+    assert await db.execute("UPDATE t SET num = 1 WHERE id <= 2") == 2
