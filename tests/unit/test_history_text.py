@@ -28,6 +28,9 @@ def test_times_render_as_repr_whatever_the_order_of_the_rows() -> None:
     for at in times:
         assert render(balance_row(at)).startswith(f"({at!r},7,'BTC','trade',-1.5,2.5000000000000000,")
     assert render(balance_row(-0.0)).startswith("(-0.0,") and render(balance_row(0.0)).startswith("(0.0,")
+    rnd = random.Random(11)  # the plain range, made by orjson: still repr()'s text
+    for at in [rnd.uniform(1e9, 2e9) for _ in range(20000)] + [rnd.uniform(1e-3, 1e16) for _ in range(20000)]:
+        assert render(balance_row(at)).startswith(f"({at!r},7,"), at
 
 
 def test_the_time_texts_kept_are_bounded() -> None:
