@@ -56,6 +56,17 @@ def tag_messages(messages: list[tuple[int, bytes]]) -> list[tuple[tuple[int, int
     return tagged
 
 
+def message_numbers(messages: list[tuple[int, bytes]]) -> list[int]:
+    """n of each message's tag (oper_id, n), without a tuple per message (tag_messages, for the publisher)."""
+    numbers = []
+    previous, n = -1, 0
+    for oper_id, _ in messages:
+        n = n + 1 if oper_id == previous else 0
+        previous = oper_id
+        numbers.append(n)
+    return numbers
+
+
 def header_value(tag: tuple[int, int]) -> bytes:
     return b"%d.%d" % tag
 

@@ -27,7 +27,7 @@ from typing import Any
 from common.schema import LEADER_LEASE, MESSAGE_POSITION
 from common.storage import Database, DatabaseError, Statement, UnexpectedRowCount
 
-from .message import HEADER_KEY, TOPICS, Messages, header_value, parse_header, tag_messages
+from .message import HEADER_KEY, TOPICS, Messages, message_numbers, parse_header
 from .positions import read_position
 
 log = logging.getLogger(__name__)
@@ -186,36 +186,38 @@ class MessagePublisher:
 
         Messages the broker already holds (by their `op` header) are skipped.
         """
-        tagged = tag_messages(messages)
+        numbers = message_numbers(messages)  # the tag of message i is (messages[i][0], numbers[i])
+        count = len(messages)
         sent = 0
         attempt = 0
-        while sent < len(tagged):
+        while sent < count:
             producer = await self._ensure_producer()
-            while sent < len(tagged) and tagged[sent][0] <= self.published[topic]:
+            published = self.published[topic]
+            while sent < count and (messages[sent][0], numbers[sent]) <= published:
                 sent += 1
-            if sent == len(tagged):
+            if sent == count:
                 break
             batch = producer.create_batch()
             end = sent
-            while end < len(tagged):
-                tag, payload = tagged[end]
+            while end < count:
+                oper_id, payload = messages[end]
                 if batch.append(key=None, value=payload, timestamp=None,
-                                headers=[(HEADER_KEY, header_value(tag))]) is None:
+                                headers=[(HEADER_KEY, b"%d.%d" % (oper_id, numbers[end]))]) is None:
                     break
                 end += 1
             if end == sent:
-                log.critical("a %s message of %d bytes is larger than a batch; skipped", topic, len(tagged[sent][1]))
+                log.critical("a %s message of %d bytes is larger than a batch; skipped", topic, len(messages[sent][1]))
                 sent += 1
                 continue
             try:
                 await (await producer.send_batch(batch, topic, partition=0))
                 sent = end
-                self.published[topic] = tagged[end - 1][0]
+                self.published[topic] = (messages[end - 1][0], numbers[end - 1])
                 attempt = 0
                 self.failing = False
             except Exception as exc:
                 self.failing = True
-                log.critical("kafka publish to %s failed (%d messages waiting): %s", topic, len(tagged) - sent, exc)
+                log.critical("kafka publish to %s failed (%d messages waiting): %s", topic, count - sent, exc)
                 await self._reset_producer()
                 await asyncio.sleep(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)])
                 attempt += 1

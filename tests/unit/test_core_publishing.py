@@ -8,7 +8,7 @@ import orjson
 
 from matchengine.fanout import Fanout
 from matchengine.history import HistoryRows, shape_of
-from matchengine.message import TOPICS, Messages, tag_messages
+from matchengine.message import TOPICS, Messages, message_numbers, tag_messages
 from matchengine.order import ASK, BID
 
 from .core_helpers import T0, deposit, limit, spec_engine
@@ -44,6 +44,8 @@ def test_stop_messages_lock_messages_and_stop_history_rows() -> None:
     assert all((m["stock"], m["money"]) == ("BTC", "BCH") for _, m in stops)
     assert stops[3][1]["order"]["mtime"] == T0 + 5
     assert [tag for tag, _ in tag_messages(taken["stops"])] == [(7, 0), (8, 0), (8, 1), (10, 0)]
+    for topic in TOPICS:
+        assert message_numbers(taken[topic]) == [n for (_, n), _ in tag_messages(taken[topic])]
     assert [orjson.loads(p) for _, p in taken["balances"]] == [[T0 + 4, 3, "BCH", "withdraw", "0"]]
     # the fired order's messages come before the stop's ACTIVE (all of oper 10)
     orders = [orjson.loads(p)["order"] for _, p in taken["orders"]]
