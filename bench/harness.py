@@ -234,9 +234,13 @@ def one_row(cursor: Any) -> tuple[Any, ...]:
     return tuple(row)
 
 
-def mariadb_pid(host: str = "127.0.0.1", port: int = 3306) -> int | None:
-    """The pid of the MariaDB server behind host:port, from its pid file."""
+def mariadb_pid(host: str = "127.0.0.1", port: int | None = None) -> int | None:
+    """The pid of the MariaDB server behind host:port (by default the tests' server), from its pid file."""
     import pymysql
+
+    from tests.support import MYSQL
+
+    port = MYSQL["port"] if port is None else port
 
     try:
         conn = pymysql.connect(host=host, port=port, user="root", password="")

@@ -29,6 +29,7 @@ from typing import Any, cast
 import orjson
 from pymysql.constants import CLIENT, COMMAND, SERVER_STATUS
 
+from . import mysql_load
 from .config import DatabaseConfig
 from .sqltext import escape_text
 
@@ -124,10 +125,12 @@ class Database:
         return name in await self.list_tables(name)
 
 
-def open_database(config: DatabaseConfig, *, pool_size: int = 1, autocreate: bool = True) -> Database:
+def open_database(config: DatabaseConfig, *, pool_size: int = 1, autocreate: bool = True,
+                  bulk_load: bool = False) -> Database:
+    """`bulk_load`: a MySQL server gets InsertRows as LOAD DATA from memory (common/mysql_load.py)."""
     if config.is_sqlite:
         return SqliteDatabase(config.sqlite_path)
-    return MysqlDatabase(config, pool_size=pool_size, autocreate=autocreate)
+    return MysqlDatabase(config, pool_size=pool_size, autocreate=autocreate, bulk_load=bulk_load)
 
 
 # ---------------------------------------------------------------- MySQL
@@ -138,10 +141,12 @@ GROUP_CONCAT_MAX = 64 << 20
 class MysqlDatabase(Database):
     dialect = "mysql"
 
-    def __init__(self, config: DatabaseConfig, *, pool_size: int = 1, autocreate: bool = True) -> None:
+    def __init__(self, config: DatabaseConfig, *, pool_size: int = 1, autocreate: bool = True,
+                 bulk_load: bool = False) -> None:
         self.config = config
         self.pool_size = pool_size
         self.autocreate = autocreate
+        self.bulk_load = bulk_load
         self._pool: Any = None
         self._starting = asyncio.Lock()  # callers that find no pool at the same time make only one
 
@@ -155,14 +160,19 @@ class MysqlDatabase(Database):
 
         if self.autocreate:
             await self._create_database()
+        if self.bulk_load:
+            mysql_load.install()
         try:
             self._pool = await aiomysql.create_pool(
                 host=self.config.host, port=self.config.port, user=self.config.user,
                 password=self.config.password, db=self.config.name, charset=self._charset(),
                 minsize=1, maxsize=self.pool_size, autocommit=False, pool_recycle=3600,
-                client_flag=CLIENT.MULTI_STATEMENTS,
+                client_flag=CLIENT.MULTI_STATEMENTS, local_infile=self.bulk_load,
                 # room for packed page reads (GROUP_CONCAT) such as the operation log's
-                init_command=f"SET SESSION group_concat_max_len = {GROUP_CONCAT_MAX}",
+                # notes (a decimal rounded to its column) do not count as a load's warnings, as an INSERT
+                # accepts them too
+                init_command=f"SET SESSION group_concat_max_len = {GROUP_CONCAT_MAX}"
+                             + (", sql_notes = 0" if self.bulk_load else ""),
             )
         except Exception as exc:
             raise _mysql_error(exc) from None
@@ -206,10 +216,16 @@ class MysqlDatabase(Database):
                 # rest of the packet from running, whenever the packet reaches the server.
                 packet: list[tuple[str, str]] = []  # statements, each as (head, rest)
                 packed: list[int] = []  # where each packed statement's count goes (-1: an insert's is known)
+                loads: dict[int, InsertRows] = {}  # the packet's LOAD DATA statements, by place in it
                 for op in operations:
                     if isinstance(op, InsertRows):
                         if op.rows:
-                            packet.append(_mysql_insert(conn, op))
+                            if self.bulk_load:
+                                loads[len(packet)] = op
+                                packet.append(mysql_load.load_statement(conn, op.table, tuple(op.columns),
+                                                                        _row_values(op, "\n")))
+                            else:
+                                packet.append(_mysql_insert(op))
                             packed.append(-1)
                         counts.append(len(op.rows))
                         continue
@@ -219,22 +235,30 @@ class MysqlDatabase(Database):
                         counts.append(0)
                         continue
                     if packet:
-                        _place_counts(counts, packed, await _execute_many_statements(conn, packet))
-                        packet, packed = [], []
+                        _place_counts(counts, packed, await _execute_packet(conn, packet, loads))
+                        packet, packed, loads = [], [], {}
                     count = await cur.execute(op.sql, op.params or None)
                     if op.expect is not None and count != op.expect:
                         raise UnexpectedRowCount(op, count)
                     counts.append(count)
-                if packet:
+                if packet and not loads:
                     _place_counts(counts, [*packed, -1], await _execute_many_statements(conn, [*packet, ("", "COMMIT")]))
-                else:
+                else:  # loads are checked before the COMMIT: the server does not refuse their bad rows itself
+                    if packet:
+                        _place_counts(counts, packed, await _execute_packet(conn, packet, loads))
                     await conn.commit()
         except BaseException as exc:
+            mysql_load.forget_buffers(conn)
             await self._discard(conn, exc)
             if isinstance(exc, UnexpectedRowCount):
                 raise
             if isinstance(exc, Exception):
-                raise _mysql_error(exc) from None
+                error = _mysql_error(exc)
+                if self.bulk_load and error.code in mysql_load.LOCAL_INFILE_REFUSED:
+                    log.warning("%s refuses LOAD DATA LOCAL (%s): rows go as INSERTs from now on",
+                                self.config.name, error)
+                    self.bulk_load = False  # the caller's retry goes through
+                raise error from None
             raise
         self._pool.release(conn)
         return counts
@@ -283,30 +307,43 @@ class MysqlDatabase(Database):
 MULTI_QUERY_BYTES = 4 << 20
 
 
-async def _execute_many_statements(conn: Any, statements: list[tuple[str, str]]) -> list[int]:
+async def _execute_many_statements(conn: Any, statements: list[tuple[str, str]],
+                                   warning_counts: list[int] | None = None) -> list[int]:
     """Send statements ((head, rest): their text in two parts, not copied into one) joined by `;` in queries
-    of up to 4 MiB, reading every result; their row counts."""
+    of up to 4 MiB, reading every result; their row counts (and, into `warning_counts`, their warnings)."""
     counts: list[int] = []
     batch: list[tuple[str, str]] = []
     size = 0
     for head, rest in statements:
         length = len(head) + len(rest)
         if batch and size + length > MULTI_QUERY_BYTES:
-            counts.extend(await _run_multi(conn, batch))
+            counts.extend(await _run_multi(conn, batch, warning_counts))
             batch, size = [], 0
         batch.append((head, rest))
         size += length + 1
     if batch:
-        counts.extend(await _run_multi(conn, batch))
+        counts.extend(await _run_multi(conn, batch, warning_counts))
     return counts
 
 
-async def _run_multi(conn: Any, batch: list[tuple[str, str]]) -> list[int]:
+async def _execute_packet(conn: Any, statements: list[tuple[str, str]], loads: dict[int, InsertRows]) -> list[int]:
+    """`_execute_many_statements`, then each LOAD DATA checked: every row written, no warning."""
+    if not loads:
+        return await _execute_many_statements(conn, statements)
+    warning_counts: list[int] = []
+    counts = await _execute_many_statements(conn, statements, warning_counts)
+    for place, op in loads.items():
+        mysql_load.check_load(op.table, len(op.rows), counts[place], warning_counts[place])
+    return counts
+
+
+async def _run_multi(conn: Any, batch: list[tuple[str, str]], warning_counts: list[int] | None) -> list[int]:
     """Run one multi-statement query of statements that return no rows; their row counts.
 
     The results are read here, one OK packet each, rather than through a cursor's `nextset`, which costs
     a result object and a packet wrapper per statement: a batch of history rows has hundreds of them.
     An error packet raises (the connection reads it: pymysql's error for its code) and ends the query.
+    A LOAD DATA LOCAL's request for its rows is answered from the buffers registered on the connection.
     """
     from aiomysql.connection import MySQLResult
 
@@ -323,11 +360,18 @@ async def _run_multi(conn: Any, batch: list[tuple[str, str]]) -> list[int]:
             _, at = _length_encoded(data, at)  # the insert id
             conn.server_status = data[at] | data[at + 1] << 8
             more = conn.server_status & SERVER_STATUS.SERVER_MORE_RESULTS_EXISTS
+            warnings_here = data[at + 2] | data[at + 3] << 8
+        elif data[0] == 0xFB:  # a LOAD DATA LOCAL asks for its rows; its OK packet follows
+            mysql_load.send_buffer(conn, data[1:])
+            continue
         else:  # rows (a SELECT): read them as a cursor would, and count them
             result = MySQLResult(conn)
             await result._read_result_packet(packet)
             affected, more = result.affected_rows, result.has_next
+            warnings_here = result.warning_count
         counts.append(affected)
+        if warning_counts is not None:
+            warning_counts.append(warnings_here)
         if not more:
             return counts
 
@@ -363,17 +407,20 @@ def _literal(value: Any) -> str:
     return "'" + escape_text(str(value)) + "'"
 
 
-def _mysql_insert(conn: Any, op: InsertRows) -> tuple[str, str]:
+def _mysql_insert(op: InsertRows) -> tuple[str, str]:
     """One multi-row INSERT in two parts (head, values), values escaped as the connection's charset needs
     (utf8mb4, no backslash mode)."""
+    return _insert_head(op.table, tuple(op.columns)), _row_values(op, ",")
+
+
+def _row_values(op: InsertRows, separator: str) -> str:
+    """The rows' SQL value tuples joined by `separator`."""
     if op.rows_text:
-        values = ",".join(cast(Sequence[str], op.rows))
-    elif op.mysql_row is not None:
-        values = ",".join(map(op.mysql_row, op.rows))
-    else:
-        literal = _literal
-        values = ",".join(["(" + ",".join([literal(v) for v in row]) + ")" for row in op.rows])
-    return _insert_head(op.table, tuple(op.columns)), values
+        return separator.join(cast(Sequence[str], op.rows))
+    if op.mysql_row is not None:
+        return separator.join(map(op.mysql_row, op.rows))
+    literal = _literal
+    return separator.join(["(" + ",".join([literal(v) for v in row]) + ")" for row in op.rows])
 
 
 @functools.lru_cache(maxsize=4096)

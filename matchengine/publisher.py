@@ -245,7 +245,8 @@ def publisher_config(sec: Any) -> EngineConfig:
 
 async def serve(config: EngineConfig, ctx: ServiceContext) -> None:
     log_db = open_database(config.db_log)
-    history_dbs = [open_database(database, pool_size=HISTORY_STRIPES) for database in config.db_history.databases]
+    history_dbs = [open_database(database, pool_size=HISTORY_STRIPES, bulk_load=True)
+                   for database in config.db_history.databases]
     ctx.add_cleanup(log_db.close)
     for history_db in history_dbs:
         ctx.add_cleanup(history_db.close)
