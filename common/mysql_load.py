@@ -33,6 +33,8 @@ from typing import Any
 _BUFFERS = "_viabtc_local_buffers"
 _NAMES = itertools.count(1)
 MAX_PACKET = 2**24 - 1
+# the server (local_infile=OFF) does not take LOCAL loads: MariaDB's 4166, MySQL's 1148 and 3948
+LOCAL_INFILE_REFUSED = (4166, 1148, 3948)
 
 
 class LoadRefused(Exception):

@@ -143,3 +143,25 @@ async def test_a_load_whose_rows_do_not_fit_is_rolled_back(tmp_path: Path) -> No
         assert await db.fetchall("SELECT * FROM s") == []
         await db.transact([InsertRows("s", ("id", "code"), [(4, "ok")])])
         assert await db.fetchall("SELECT * FROM s") == [(4, "ok")]
+
+
+async def test_a_server_without_local_loads_gets_inserts(tmp_path: Path) -> None:
+    """local_infile=OFF on the server: the first transaction is refused (its caller retries, as for any
+    database error) and every later one goes as INSERTs."""
+    from tests.support import mysql_connect
+
+    admin = mysql_connect()
+    try:
+        with admin.cursor() as cur:
+            cur.execute("SET GLOBAL local_infile = 0")
+        async with scratch_database("mysql_bulk", tmp_path, "t_bulk") as db:
+            await db.execute("CREATE TABLE s (id INTEGER PRIMARY KEY, code TEXT)")
+            with pytest.raises(DatabaseError) as exc:
+                await db.transact([InsertRows("s", ("id", "code"), [(1, "a")])])
+            assert exc.value.code == 4166
+            await db.transact([InsertRows("s", ("id", "code"), [(1, "a")])])
+            assert await db.fetchall("SELECT * FROM s") == [(1, "a")]
+    finally:
+        with admin.cursor() as cur:
+            cur.execute("SET GLOBAL local_infile = 1")
+        admin.close()
