@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Sequence
 from typing import Any
 
 _BUFFERS = "_viabtc_local_buffers"
