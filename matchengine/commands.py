@@ -185,7 +185,8 @@ def _check_fee(value: object, prec: int, name: str) -> Decimal:
 
 def _source(value: object) -> str:
     source = _str(value, "source")
-    if len(source) > SOURCE_MAX_BYTES or len(source.encode()) > SOURCE_MAX_BYTES:
+    length = len(source)  # characters: a UTF-8 character takes at most 4 bytes, so a short source needs no encoding
+    if length > SOURCE_MAX_BYTES or (length * 4 > SOURCE_MAX_BYTES and len(source.encode()) > SOURCE_MAX_BYTES):
         raise invalid_argument(f"source: at most {SOURCE_MAX_BYTES} bytes")
     return source
 

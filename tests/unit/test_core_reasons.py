@@ -40,6 +40,7 @@ WRITES: list[tuple[str, list[Any], str]] = [
     ("put_limit", with_param(LIMIT_OK, 5, "1"), "taker_fee: must be at least 0 and below 1"),
     ("put_limit", with_param(LIMIT_OK, 6, "-0.1"), "maker_fee: must be at least 0 and below 1"),
     ("put_limit", with_param(LIMIT_OK, 7, "x" * 31), "source: at most 30 bytes"),
+    ("put_limit", with_param(LIMIT_OK, 7, "é" * 16), "source: at most 30 bytes"),  # 16 characters, 32 bytes
     ("put_limit", [*LIMIT_OK, "8"], "option: null, or an integer of the bits 0x3bc"),
     ("put_market", [1, "BTCBCH", BID, "1", "0.002"], "params: expected 6 to 8, got 5"),
     ("put_market", [1, "BTCBCH", BID, "1", "x", "web"], "taker_fee: must be a decimal number, not 'x'"),
