@@ -153,16 +153,17 @@ class Balances:
 
     def freeze(self, user: int, asset: str, value: Decimal) -> bool:
         """Move `value` from available to frozen."""
-        return self.hold(user, asset, value) is not None
+        return not value < ZERO and self.hold(user, asset, value) is not None
 
     def hold(self, user: int, asset: str, value: Decimal, available: dict[str, Decimal] | None = None,
              ) -> tuple[dict[str, Decimal], dict[str, Decimal]] | None:
-        """`freeze`, and the user's available and frozen entries for the order that holds the funds to keep;
-        None if it cannot apply.  `available`: the user's available entries, where the caller has them."""
+        """`freeze` of a `value` that is not negative, and the user's available and frozen entries for the
+        order that holds the funds to keep; None if it cannot apply.  `available`: the user's available
+        entries, where the caller has them."""
         quant = self._quanta[asset]
         if available is None:
             available = self.available.get(user)
-        if available is None or not sub_entry(available, asset, value, quant):
+        if available is None or not take_entry(available, asset, value, quant):
             return None
         frozen = self.frozen.get(user)
         if frozen is None:
