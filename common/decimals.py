@@ -31,6 +31,16 @@ _DECIMAL_RE: Final = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+
 _QUANTS: Final = [Decimal(1).scaleb(-p) for p in range(64)]
 
 
+_CUT: Final = EXCHANGE_CONTEXT.quantize
+
+
+def cut(value: Decimal, quant: Decimal) -> Decimal:
+    """`value.quantize(quant, ROUND_DOWN)` in the exchange context (whose rounding is ROUND_DOWN): the
+    context's bound method takes two positional arguments, where Decimal.quantize parses keywords and
+    looks the current context up, which made it the dearest step of a balance change."""
+    return _CUT(value, quant)
+
+
 def install_context() -> None:
     """Make the exchange context the current thread's decimal context."""
     decimal.setcontext(EXCHANGE_CONTEXT)

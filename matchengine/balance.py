@@ -13,7 +13,7 @@ False instead of raising when they cannot apply, and then change nothing.
 A user's entries of one kind are one dict (`available[user]`), made at the
 first entry and kept for good, never replaced or dropped: an order holds its
 owner's available and frozen dicts (`hold`) and the matching loops change them
-through `add_entry` / `sub_entry` with no lookup of the user, the same
+through `add_entry` / `sub_entry` (`take_entry`) with no lookup of the user, the same
 arithmetic as `add_available` / `sub_available` and the rest.
 """
 
@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 from typing import Final
 
-from common.decimals import ZERO, quantum, rescale
+from common.decimals import ZERO, cut, quantum, rescale
 
 AVAILABLE: Final = 1
 FREEZE: Final = 2
@@ -129,7 +129,7 @@ class Balances:
         if entries is None:
             entries = table[user] = {}
         if value:
-            entries[asset] = value.quantize(quant, ROUND_DOWN)
+            entries[asset] = cut(value, quant)
         else:
             entries.pop(asset, None)
         return True
@@ -153,16 +153,17 @@ class Balances:
 
     def freeze(self, user: int, asset: str, value: Decimal) -> bool:
         """Move `value` from available to frozen."""
-        return self.hold(user, asset, value) is not None
+        return not value < ZERO and self.hold(user, asset, value) is not None
 
     def hold(self, user: int, asset: str, value: Decimal, available: dict[str, Decimal] | None = None,
              ) -> tuple[dict[str, Decimal], dict[str, Decimal]] | None:
-        """`freeze`, and the user's available and frozen entries for the order that holds the funds to keep;
-        None if it cannot apply.  `available`: the user's available entries, where the caller has them."""
+        """`freeze` of a `value` that is not negative, and the user's available and frozen entries for the
+        order that holds the funds to keep; None if it cannot apply.  `available`: the user's available
+        entries, where the caller has them."""
         quant = self._quanta[asset]
         if available is None:
             available = self.available.get(user)
-        if available is None or not sub_entry(available, asset, value, quant):
+        if available is None or not take_entry(available, asset, value, quant):
             return None
         frozen = self.frozen.get(user)
         if frozen is None:
@@ -231,22 +232,30 @@ def add_entry(entries: dict[str, Decimal], asset: str, value: Decimal, quant: De
     """Add `value` to one user's entry of `asset` (`quant`: the asset's save quantum)."""
     current = entries.get(asset)
     if current is not None:
-        entries[asset] = (current + value).quantize(quant, ROUND_DOWN)
+        entries[asset] = cut(current + value, quant)
     elif value:
-        entries[asset] = value.quantize(quant, ROUND_DOWN)
+        entries[asset] = cut(value, quant)
 
 
 def sub_entry(entries: dict[str, Decimal] | None, asset: str, value: Decimal, quant: Decimal) -> bool:
     """Take `value` from one user's entry of `asset` (None: the user has no entries of that kind); False,
-    changing nothing, if the entry holds less."""
-    if value < ZERO or entries is None:
+    changing nothing, if the entry holds less or `value` is negative."""
+    if value < ZERO:
+        return False
+    return take_entry(entries, asset, value, quant)
+
+
+def take_entry(entries: dict[str, Decimal] | None, asset: str, value: Decimal, quant: Decimal) -> bool:
+    """`sub_entry` of a `value` the caller knows is not negative (the matching loops' amounts, deals and
+    fees), without comparing it to zero again."""
+    if entries is None:
         return False
     current = entries.get(asset)
     if current is None or current < value:
         return False
     result = current - value
     if result:
-        entries[asset] = result.quantize(quant, ROUND_DOWN)
+        entries[asset] = cut(result, quant)
     else:
         del entries[asset]
     return True

@@ -130,7 +130,31 @@ def _decimal(value: object, prec: int, name: str) -> Decimal:
     return parsed
 
 
+# Texts of amounts, prices and fee rates that passed their checks, by precision (below CHECKED_PRECISIONS):
+# an order stream repeats them, and a hit costs one lookup where parsing and checking again costs three or
+# four Decimal operations.
+CHECKED_PRECISIONS: Final = 64
+CHECKED_CACHE_LIMIT: Final = 65536
+_positives: Final[list[dict[str, Decimal]]] = [{} for _ in range(CHECKED_PRECISIONS)]
+_fees: Final[list[dict[str, Decimal]]] = [{} for _ in range(CHECKED_PRECISIONS)]
+
+
+def _remember(cache: dict[str, Decimal], text: str, value: Decimal) -> Decimal:
+    if len(cache) >= CHECKED_CACHE_LIMIT:
+        cache.clear()
+    cache[text] = value
+    return value
+
+
 def _positive(value: object, prec: int, name: str) -> Decimal:
+    if type(value) is str and 0 <= prec < CHECKED_PRECISIONS:
+        cache = _positives[prec]
+        hit = cache.get(value)
+        return hit if hit is not None else _remember(cache, value, _check_positive(value, prec, name))
+    return _check_positive(value, prec, name)
+
+
+def _check_positive(value: object, prec: int, name: str) -> Decimal:
     parsed = _decimal(value, prec, name)
     if parsed <= ZERO:
         raise invalid_argument(f"{name}: must be a positive decimal")
@@ -145,6 +169,14 @@ def _side(value: object) -> int:
 
 
 def _fee(value: object, prec: int, name: str) -> Decimal:
+    if type(value) is str and 0 <= prec < CHECKED_PRECISIONS:
+        cache = _fees[prec]
+        hit = cache.get(value)
+        return hit if hit is not None else _remember(cache, value, _check_fee(value, prec, name))
+    return _check_fee(value, prec, name)
+
+
+def _check_fee(value: object, prec: int, name: str) -> Decimal:
     fee = _decimal(value, prec, name)
     if fee < ZERO or fee >= ONE:
         raise invalid_argument(f"{name}: must be at least 0 and below 1")
@@ -153,7 +185,8 @@ def _fee(value: object, prec: int, name: str) -> Decimal:
 
 def _source(value: object) -> str:
     source = _str(value, "source")
-    if len(source) > SOURCE_MAX_BYTES or len(source.encode()) > SOURCE_MAX_BYTES:
+    length = len(source)  # characters: a UTF-8 character takes at most 4 bytes, so a short source needs no encoding
+    if length > SOURCE_MAX_BYTES or (length * 4 > SOURCE_MAX_BYTES and len(source.encode()) > SOURCE_MAX_BYTES):
         raise invalid_argument(f"source: at most {SOURCE_MAX_BYTES} bytes")
     return source
 

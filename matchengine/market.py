@@ -26,7 +26,7 @@ from decimal import ROUND_DOWN, Decimal
 from common.decimals import ZERO, fmt, quantum
 from common.errors import RpcError
 
-from .balance import Balances, add_entry, entry_value, sub_entry
+from .balance import Balances, add_entry, entry_value, take_entry
 from .events import TradeListener
 from .order import (
     ASK,
@@ -568,14 +568,14 @@ class Market:
                 taker.deal_money += deal
                 taker.deal_fee += ask_fee
                 taker_available = self._available(taker)
-                sub_entry(taker_available, stock, amount, stock_save)
+                take_entry(taker_available, stock, amount, stock_save)
                 if listener is not None:
                     self._trade_row(time, taker_user, stock, -amount, taker.id, price, amount, None)
                 add_entry(taker_available, money, deal, money_save)
                 if listener is not None:
                     self._trade_row(time, taker_user, money, deal, taker.id, price, amount, None)
                 if ask_fee > ZERO:
-                    sub_entry(taker_available, money, ask_fee, money_save)
+                    take_entry(taker_available, money, ask_fee, money_save)
                     if listener is not None:
                         self._trade_row(time, taker_user, money, -ask_fee, taker.id, price, amount, taker_rate)
 
@@ -585,7 +585,7 @@ class Market:
                 maker.deal_stock += amount
                 maker.deal_money += deal
                 maker.deal_fee += bid_fee
-                sub_entry(self._frozen(maker), money, deal, money_save)
+                take_entry(self._frozen(maker), money, deal, money_save)
                 if listener is not None:
                     self._trade_row(time, maker_user, money, -deal, maker.id, price, amount, None)
                 maker_available = self._available(maker)
@@ -593,7 +593,7 @@ class Market:
                 if listener is not None:
                     self._trade_row(time, maker_user, stock, amount, maker.id, price, amount, None)
                 if bid_fee > ZERO:
-                    sub_entry(maker_available, stock, bid_fee, stock_save)
+                    take_entry(maker_available, stock, bid_fee, stock_save)
                     if listener is not None:
                         self._trade_row(time, maker_user, stock, -bid_fee, maker.id, price, amount,
                                         maker.maker_fee)
@@ -712,14 +712,14 @@ class Market:
         stock_save, money_save = self.stock_save, self.money_save
         taker_user = taker.user
         taker_available = self._available(taker)
-        sub_entry(taker_available, money, deal, money_save)
+        take_entry(taker_available, money, deal, money_save)
         if listener is not None:
             self._trade_row(time, taker_user, money, -deal, taker.id, price, amount, None)
         add_entry(taker_available, stock, amount, stock_save)
         if listener is not None:
             self._trade_row(time, taker_user, stock, amount, taker.id, price, amount, None)
         if bid_fee > ZERO:
-            sub_entry(taker_available, stock, bid_fee, stock_save)
+            take_entry(taker_available, stock, bid_fee, stock_save)
             if listener is not None:
                 self._trade_row(time, taker_user, stock, -bid_fee, taker.id, price, amount, taker.taker_fee)
 
@@ -729,7 +729,7 @@ class Market:
         maker.deal_stock += amount
         maker.deal_money += deal
         maker.deal_fee += ask_fee
-        sub_entry(self._frozen(maker), stock, amount, stock_save)
+        take_entry(self._frozen(maker), stock, amount, stock_save)
         if listener is not None:
             self._trade_row(time, maker_user, stock, -amount, maker.id, price, amount, None)
         maker_available = self._available(maker)
@@ -737,7 +737,7 @@ class Market:
         if listener is not None:
             self._trade_row(time, maker_user, money, deal, maker.id, price, amount, None)
         if ask_fee > ZERO:
-            sub_entry(maker_available, money, ask_fee, money_save)
+            take_entry(maker_available, money, ask_fee, money_save)
             if listener is not None:
                 self._trade_row(time, maker_user, money, -ask_fee, maker.id, price, amount, maker.maker_fee)
 
@@ -809,7 +809,7 @@ class Market:
                 asset, quant = self.stock, self.stock_save
             else:
                 asset, quant = self.money, self.money_save
-            if sub_entry(self._frozen(order), asset, freeze, quant):  # Balances.unfreeze, on the held entries
+            if take_entry(self._frozen(order), asset, freeze, quant):  # Balances.unfreeze, on the held entries
                 add_entry(self._available(order), asset, freeze, quant)
         del self.orders[order.id]
         del self.users[order.user][order.id]

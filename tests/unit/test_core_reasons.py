@@ -40,6 +40,7 @@ WRITES: list[tuple[str, list[Any], str]] = [
     ("put_limit", with_param(LIMIT_OK, 5, "1"), "taker_fee: must be at least 0 and below 1"),
     ("put_limit", with_param(LIMIT_OK, 6, "-0.1"), "maker_fee: must be at least 0 and below 1"),
     ("put_limit", with_param(LIMIT_OK, 7, "x" * 31), "source: at most 30 bytes"),
+    ("put_limit", with_param(LIMIT_OK, 7, "é" * 16), "source: at most 30 bytes"),  # 16 characters, 32 bytes
     ("put_limit", [*LIMIT_OK, "8"], "option: null, or an integer of the bits 0x3bc"),
     ("put_market", [1, "BTCBCH", BID, "1", "0.002"], "params: expected 6 to 8, got 5"),
     ("put_market", [1, "BTCBCH", BID, "1", "x", "web"], "taker_fee: must be a decimal number, not 'x'"),
@@ -96,3 +97,26 @@ def test_other_errors_keep_their_exact_form() -> None:
     with pytest.raises(RpcError) as error:
         limit(commands, 1, BID, "1", "100")
     assert error.value.to_json() == {"code": 10, "message": "balance not enough"}
+
+
+def test_checked_decimals_are_remembered_per_precision_and_rule() -> None:
+    """An amount, price or fee rate met again is the value its first check gave; a text that failed fails
+    again with the same reason; a text is checked anew at another precision or under the other rule."""
+    from matchengine.commands import _fee, _positive
+
+    first = _positive("1.123456789", 8, "amount")
+    assert str(first) == "1.12345678"
+    assert _positive("1.123456789", 8, "price") is first
+    assert str(_positive("1.123456789", 4, "amount")) == "1.1234"
+    assert str(_fee("0.123456789", 4, "taker_fee")) == "0.1234"
+    for _ in range(2):
+        with pytest.raises(RpcError) as error:
+            _positive("0.000000001", 8, "amount")
+        assert error.value.data == "amount: must be a positive decimal"
+    with pytest.raises(RpcError) as error:
+        _fee("1.123456789", 8, "maker_fee")  # a positive amount already, but no fee rate
+    assert error.value.data == "maker_fee: must be at least 0 and below 1"
+    assert str(_fee("0", 4, "taker_fee")) == "0.0000"
+    with pytest.raises(RpcError) as error:
+        _positive("0", 4, "amount")
+    assert error.value.data == "amount: must be a positive decimal"
