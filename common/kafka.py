@@ -200,16 +200,16 @@ class PartitionReader:
         await self._drop()
 
 
-async def stop_quietly(consumer: Any) -> None:
-    """Stop an aiokafka consumer after a failure.  Its `stop` can let the cancel of its own fetch task escape
-    (after a broker connection was cut mid-fetch): that is swallowed here unless this task itself is being
-    cancelled, so a reader outlives the outage instead of ending as if cancelled."""
+async def stop_quietly(client: Any) -> None:
+    """Stop an aiokafka consumer or producer after a failure.  Its `stop` can let the cancel of its own
+    task escape (after a broker connection was cut mid-fetch): that is swallowed here unless this task itself
+    is being cancelled, so a reader or writer outlives the outage instead of ending as if cancelled."""
     try:
-        await consumer.stop()
+        await client.stop()
     except asyncio.CancelledError:
         task = asyncio.current_task()
         if task is not None and task.cancelling():
             raise
-        log.warning("kafka consumer stop was cancelled from inside aiokafka: the consumer is dropped all the same")
+        log.warning("kafka client stop was cancelled from inside aiokafka: the client is dropped all the same")
     except Exception:
         pass

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from common.kafka import stop_quietly
 from common.schema import LEADER_LEASE, MESSAGE_POSITION
 from common.storage import Database, DatabaseError, Statement, UnexpectedRowCount
 
@@ -100,7 +101,7 @@ class MessagePublisher:
                 log.info("connected to kafka %s", self.brokers)
             except Exception as exc:
                 self.failing = True
-                await producer.stop()
+                await stop_quietly(producer)
                 log.critical("kafka %s unavailable: %s", self.brokers, exc)
                 await asyncio.sleep(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)])
                 attempt += 1
@@ -167,7 +168,7 @@ class MessagePublisher:
             for topic in TOPICS:
                 log.info("kafka %s: last published message is %s", topic, self.published[topic])
         finally:
-            await consumer.stop()
+            await stop_quietly(consumer)
 
     async def _publish(self) -> None:
         try:
@@ -226,10 +227,7 @@ class MessagePublisher:
         """Drop the producer; the next send reconnects and re-reads what the broker holds."""
         producer, self._producer = self._producer, None
         if producer is not None:
-            try:
-                await producer.stop()
-            except Exception:
-                pass
+            await stop_quietly(producer)
 
     async def _save_position(self) -> None:
         sql = f"UPDATE `{MESSAGE_POSITION.name}` SET `oper_id` = %s, `time` = %s WHERE `id` = 1"
