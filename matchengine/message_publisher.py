@@ -36,6 +36,11 @@ log = logging.getLogger(__name__)
 RETRY_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0)
 KAFKA_BATCH_BYTES = 1 << 20
 TAGS_TIMEOUT = 10.0
+REQUEST_TIMEOUT_MS = 10_000
+# A batch is acknowledged or failed by then (the producer's request time-out, and some).  A send on a
+# producer that another topic's failure stopped meanwhile may never be answered: it is given up here and
+# sent again on the new producer (what the broker holds already is skipped), not awaited for ever.
+SEND_TIMEOUT = 2 * REQUEST_TIMEOUT_MS / 1000
 
 
 class MessagePublisher:
@@ -90,7 +95,8 @@ class MessagePublisher:
         while self._producer is None:
             producer = AIOKafkaProducer(bootstrap_servers=self.brokers, linger_ms=1, acks=1,
                                         enable_idempotence=False, max_batch_size=KAFKA_BATCH_BYTES,
-                                        max_request_size=KAFKA_BATCH_BYTES * 2, request_timeout_ms=10000)
+                                        max_request_size=KAFKA_BATCH_BYTES * 2,
+                                        request_timeout_ms=REQUEST_TIMEOUT_MS)
             try:
                 await producer.start()
                 if not set(TOPICS) <= set(producer.client.cluster.topics()):
@@ -211,23 +217,25 @@ class MessagePublisher:
                 sent += 1
                 continue
             try:
-                await (await producer.send_batch(batch, topic, partition=0))
+                async with asyncio.timeout(SEND_TIMEOUT):
+                    await (await producer.send_batch(batch, topic, partition=0))
                 sent = end
                 self.published[topic] = (messages[end - 1][0], numbers[end - 1])
                 attempt = 0
                 self.failing = False
             except Exception as exc:
                 self.failing = True
-                log.critical("kafka publish to %s failed (%d messages waiting): %s", topic, count - sent, exc)
-                await self._reset_producer()
+                log.critical("kafka publish to %s failed (%d messages waiting): %r", topic, count - sent, exc)
+                await self._reset_producer(producer)
                 await asyncio.sleep(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)])
                 attempt += 1
 
-    async def _reset_producer(self) -> None:
-        """Drop the producer; the next send reconnects and re-reads what the broker holds."""
-        producer, self._producer = self._producer, None
-        if producer is not None:
-            await stop_quietly(producer)
+    async def _reset_producer(self, failed: Any) -> None:
+        """Drop the producer a send failed on, unless another topic's failure replaced it already; the next
+        send reconnects and re-reads what the broker holds."""
+        if self._producer is failed:
+            self._producer = None
+            await stop_quietly(failed)
 
     async def _save_position(self) -> None:
         sql = f"UPDATE `{MESSAGE_POSITION.name}` SET `oper_id` = %s, `time` = %s WHERE `id` = 1"
