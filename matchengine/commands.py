@@ -146,12 +146,19 @@ def _remember(cache: dict[str, Decimal], text: str, value: Decimal) -> Decimal:
     return value
 
 
-def _positive(value: object, prec: int, name: str) -> Decimal:
+def _checked(value: object, prec: int, name: str, fee: bool) -> Decimal:
+    """`_check_fee` (fee) or `_check_positive` of `value`, remembered by its text per precision."""
     if type(value) is str and 0 <= prec < CHECKED_PRECISIONS:
-        cache = _positives[prec]
+        cache = (_fees if fee else _positives)[prec]
         hit = cache.get(value)
-        return hit if hit is not None else _remember(cache, value, _check_positive(value, prec, name))
-    return _check_positive(value, prec, name)
+        if hit is not None:
+            return hit
+        return _remember(cache, value, _check_fee(value, prec, name) if fee else _check_positive(value, prec, name))
+    return _check_fee(value, prec, name) if fee else _check_positive(value, prec, name)
+
+
+def _positive(value: object, prec: int, name: str) -> Decimal:
+    return _checked(value, prec, name, False)
 
 
 def _check_positive(value: object, prec: int, name: str) -> Decimal:
@@ -169,11 +176,7 @@ def _side(value: object) -> int:
 
 
 def _fee(value: object, prec: int, name: str) -> Decimal:
-    if type(value) is str and 0 <= prec < CHECKED_PRECISIONS:
-        cache = _fees[prec]
-        hit = cache.get(value)
-        return hit if hit is not None else _remember(cache, value, _check_fee(value, prec, name))
-    return _check_fee(value, prec, name)
+    return _checked(value, prec, name, True)
 
 
 def _check_fee(value: object, prec: int, name: str) -> Decimal:
