@@ -356,11 +356,12 @@ async def _run_multi(conn: Any, batch: list[tuple[str, str]], warning_counts: li
         packet = await conn._read_packet()
         data = packet.get_all_data()
         if data[0] == 0 and len(data) >= 7:  # an OK packet
-            affected, at = _length_encoded(data, 1)
-            _, at = _length_encoded(data, at)  # the insert id
-            conn.server_status = data[at] | data[at + 1] << 8
+            packet.advance(1)
+            affected = packet.read_length_encoded_integer()
+            packet.read_length_encoded_integer()  # the insert id
+            conn.server_status = packet.read_uint16()
             more = conn.server_status & SERVER_STATUS.SERVER_MORE_RESULTS_EXISTS
-            warnings_here = data[at + 2] | data[at + 3] << 8
+            warnings_here = packet.read_uint16()
         elif data[0] == 0xFB:  # a LOAD DATA LOCAL asks for its rows; its OK packet follows
             mysql_load.send_buffer(conn, data[1:])
             continue
@@ -374,15 +375,6 @@ async def _run_multi(conn: Any, batch: list[tuple[str, str]], warning_counts: li
             warning_counts.append(warnings_here)
         if not more:
             return counts
-
-
-def _length_encoded(data: bytes, at: int) -> tuple[int, int]:
-    """A length-encoded integer of the MySQL protocol at `at`: (value, where the next field starts)."""
-    first = data[at]
-    if first < 0xFB:
-        return first, at + 1
-    width = {0xFC: 2, 0xFD: 3, 0xFE: 8}[first]
-    return int.from_bytes(data[at + 1:at + 1 + width], "little"), at + 1 + width
 
 
 def _place_counts(counts: list[int], packed: list[int], results: list[int]) -> None:
