@@ -132,6 +132,13 @@ class Messages:
         self.balances, self.orders, self.deals, self.stops = [], [], [], []
         return taken
 
+    def put_back(self, taken: dict[str, list[tuple[int, bytes]]]) -> None:
+        """Return what `take` gave to the front of the queue, before what was queued since."""
+        self.balances = taken[TOPIC_BALANCES] + self.balances
+        self.orders = taken[TOPIC_ORDERS] + self.orders
+        self.deals = taken[TOPIC_DEALS] + self.deals
+        self.stops = taken[TOPIC_STOPS] + self.stops
+
     def balance_updated(self, time: float, user: int, asset: str, business: str, change: Decimal,
                         balance: Decimal, detail: dict[str, object]) -> None:
         self.balances.append((self.oper_id, orjson.dumps([time, user, asset, business, sci(change)])))

@@ -177,16 +177,49 @@ class MessagePublisher:
             await stop_quietly(consumer)
 
     async def _publish(self) -> None:
+        attempt = 0
         try:
             while self.queue.count or self.upto > self.position:
                 upto = self.upto
                 taken = self.queue.take()
-                await asyncio.gather(*(self._publish_topic(topic, taken[topic]) for topic in TOPICS if taken[topic]))
+                if not await self._publish_round(taken):
+                    self.queue.put_back(taken)
+                    await asyncio.sleep(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)])
+                    attempt += 1
+                    continue
+                attempt = 0
                 self.position = upto
                 await self._save_position()
                 self.on_progress()
         finally:
             self._idle.set()
+
+    async def _publish_round(self, taken: dict[str, list[tuple[int, bytes]]]) -> bool:
+        """Publish each topic's messages, all topics at once; whether every topic got all of its own.
+
+        A topic's send may end otherwise than by its own retries — a cancel escaping from aiokafka, an
+        unexpected error: the round then fails and its messages are put back by the caller and sent again
+        (what the broker holds already is skipped by its tag), rather than passed by the next position.
+        The round waits for every topic before it returns, so no topic ever has two sends under way."""
+        tasks = [asyncio.create_task(self._publish_topic(topic, messages), name=topic)
+                 for topic, messages in taken.items() if messages]
+        if not tasks:
+            return True
+        try:
+            await asyncio.wait(tasks)
+        except asyncio.CancelledError:
+            self.queue.put_back(taken)  # the sends only read these lists
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks)
+            raise
+        complete = True
+        for task in tasks:
+            if task.cancelled() or task.exception() is not None:
+                complete = False
+                log.critical("kafka publish to %s ended before its messages were acknowledged: %r",
+                             task.get_name(), "cancelled" if task.cancelled() else task.exception())
+        return complete
 
     async def _publish_topic(self, topic: str, messages: list[tuple[int, bytes]]) -> None:
         """Publish in order, one batch in flight, resending from the first unacknowledged one.
