@@ -255,26 +255,37 @@ class HistoryWriter:
     async def _write(self, stripe: Stripe) -> None:
         try:
             while (batch := await self._next_batch(stripe)) is not None:
-                upto, tables, count = batch
-                position = Statement(
-                    f"UPDATE `{HISTORY_POSITION.name}` SET `oper_id` = %s, `time` = %s WHERE `id` = %s AND `oper_id` = %s",
-                    (upto, time.time(), stripe.row, stripe.position), expect=1)
-                ops: list[Any] = [position]
-                text = self.rows.sql_text  # rows are their VALUES text already, or tuples
-                for table, rows in tables.items():
-                    columns, mysql_row = shape_of(table)
-                    ops.append(InsertRows(table, columns, cast(list[tuple[object, ...]], rows), mysql_row,
-                                          rows_text=text))
-                started = time.monotonic()
-                await self._commit(stripe, ops, upto)
-                log.debug("history server %d stripe %d: %d rows in %d tables up to oper id %d in %.3f s",
-                          stripe.server, stripe.row - 1, count, len(tables), upto, time.monotonic() - started)
-                self._queued_rows -= count
-                stripe.position = upto
-                self.position = min(self.stripe_ids)
-                self.on_progress()
+                try:
+                    await self._write_batch(stripe, batch)
+                except BaseException:
+                    # Not written, or not known to be (a cancel, an error nobody expects): first again when
+                    # the stripe's writer next runs, never passed by the next batch's position.  Written
+                    # twice it is not: the position check finds a committed batch's position moved on.
+                    stripe.batches.appendleft(batch)
+                    self._queued_batches += 1
+                    raise
         finally:
             stripe.idle.set()
+
+    async def _write_batch(self, stripe: Stripe, batch: Batch) -> None:
+        upto, tables, count = batch
+        position = Statement(
+            f"UPDATE `{HISTORY_POSITION.name}` SET `oper_id` = %s, `time` = %s WHERE `id` = %s AND `oper_id` = %s",
+            (upto, time.time(), stripe.row, stripe.position), expect=1)
+        ops: list[Any] = [position]
+        text = self.rows.sql_text  # rows are their VALUES text already, or tuples
+        for table, rows in tables.items():
+            columns, mysql_row = shape_of(table)
+            ops.append(InsertRows(table, columns, cast(list[tuple[object, ...]], rows), mysql_row,
+                                  rows_text=text))
+        started = time.monotonic()
+        await self._commit(stripe, ops, upto)
+        log.debug("history server %d stripe %d: %d rows in %d tables up to oper id %d in %.3f s",
+                  stripe.server, stripe.row - 1, count, len(tables), upto, time.monotonic() - started)
+        self._queued_rows -= count
+        stripe.position = upto
+        self.position = min(self.stripe_ids)
+        self.on_progress()
 
     async def _commit(self, stripe: Stripe, ops: list[Any], upto: int) -> None:
         """Commit rows + position; retried until done.  The position check makes a retry of a batch
