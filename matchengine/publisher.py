@@ -75,7 +75,8 @@ class Publisher:
         self.log_db = log_db
         self.replica = Replica.of(config)
         self.follower = LogFollower(log_db)
-        self.history = HistoryWriter(history_dbs, self.follower.wake, config.db_history.server_of)
+        self.history = HistoryWriter(history_dbs, self.follower.wake, config.db_history.server_of,
+                                     config.history_interval)
         self.messages = MessagePublisher(config.brokers, log_db, self.follower.wake, term)
         self.slicer = Slicer(log_db, self.replica, interval=config.slice_interval, keeptime=config.slice_keeptime,
                              protect=lambda: min(self.history.position, self.messages.position))
