@@ -5,6 +5,8 @@ event into row tuples for the sharded tables of `trade_history`, grouped by
 table, ready for one multi-row INSERT per table.  Decimal values are written
 as the exact text the MySQL DECIMAL column holds (rounded half away from zero
 to the column's scale), so MySQL and SQLite store and return the same text.
+Rows are kept as tuples, or as the text of their VALUES tuple in MySQL's or
+SQLite's quoting (`HistoryRows.sql_text`, `HistoryRows.sqlite_sql`).
 Strings longer than their VARCHAR column are cut to it (MySQL's non-strict
 behaviour) rather than stalling the writer on a strict-mode error.
 """
@@ -22,10 +24,11 @@ import orjson
 from common.decimals import column_text, fmt
 from common.schema import HISTORY_SHARDS
 from common.sqltext import escape_text as _esc
+from common.sqltext import sqlite_int, sqlite_text
 
 from .order import ASK, BID, MAKER, TAKER, Order
 from .stops import Stop
-from .texts import FMT, DecimalTexts, FloatTexts, column_text_of, sql_quoted
+from .texts import FMT, DecimalTexts, FloatTexts, RealTexts, column_text_of, sql_quoted, sqlite_quoted
 
 BALANCE_COLUMNS = ("time", "user_id", "asset", "business", "change", "balance", "detail")
 ORDER_COLUMNS = ("id", "create_time", "finish_time", "user_id", "market", "source", "t", "side", "price", "amount",
@@ -55,6 +58,7 @@ StopRow = tuple[int, float, float, int, str, str, str, int, int, int, str, str, 
 
 
 _TIME_TEXT: Final = FloatTexts(json=False)
+_REAL_TEXT: Final = RealTexts()
 # an order's price and amount (scale 8) and fee rates (scale 4), a deal's price (its maker's)
 _SCALE8: Final = DecimalTexts(8)
 _SCALE4: Final = DecimalTexts(4)
@@ -94,6 +98,23 @@ def _stop_sql(r: StopRow) -> str:
             f"'{_esc(client_id)}',{option},{kind},{side},{stop_price},{price},{amount},{taker},{maker},{status})")
 
 
+# The same rows in SQLite's quoting, stored as executemany stores the tuples: decimal column text and names
+# as TEXT, times as the exact REAL (RealTexts), integers checked to 64 bits.
+def _balance_sqlite(r: BalanceRow) -> str:
+    at, user, asset, business, change, balance, detail = r
+    return (f"({_REAL_TEXT.of(at)},{sqlite_int(user)},{sqlite_quoted(asset)},{sqlite_text(business)},"
+            f"{sqlite_text(change)},{sqlite_text(balance)},{sqlite_text(detail)})")
+
+
+def _stop_sqlite(r: StopRow) -> str:
+    stop_id, ctime, ftime, user, market, source, client_id, option, kind, side, stop_price, price, amount, taker, \
+        maker, status = r
+    return (f"({sqlite_int(stop_id)},{_REAL_TEXT.of(ctime)},{_REAL_TEXT.of(ftime)},{sqlite_int(user)},"
+            f"{sqlite_quoted(market)},{sqlite_text(source)},{sqlite_text(client_id)},{sqlite_int(option)},"
+            f"{sqlite_int(kind)},{sqlite_int(side)},'{stop_price}','{price}','{amount}','{taker}','{maker}',"
+            f"{sqlite_int(status)})")
+
+
 def columns_of(table: str) -> tuple[str, ...]:
     return shape_of(table)[0]
 
@@ -126,13 +147,15 @@ class HistoryRows:
     With `sql_text` (every history database is MySQL) each row is kept as the
     text of its VALUES tuple, rendered as it is made: one pass, the rows of an
     operation rendered together (they share its time), and no tuples left for
-    the collector to track and free.  Otherwise rows are tuples (SQLite binds
-    them as parameters).
+    the collector to track and free.  `sqlite_sql` (every history database is
+    SQLite) does the same in SQLite's quoting, each value written as binding it
+    would store it.  Otherwise rows are tuples, bound as parameters.
     """
 
     def __init__(self) -> None:
         self.tables: dict[str, list[object]] = defaultdict(list)
         self.sql_text = False
+        self.sqlite_sql = False
         self.count = 0
         self._price: Decimal | None = None
         self._amount: Decimal | None = None
@@ -150,7 +173,8 @@ class HistoryRows:
                         balance: Decimal, detail: dict[str, object]) -> None:
         row: BalanceRow = (time, user, asset, business[:VARCHAR], column_text(change, 8), column_text(balance, 16),
                            _detail_text(detail))
-        self.tables[_BALANCE_TABLES[user % HISTORY_SHARDS]].append(_balance_sql(row) if self.sql_text else row)
+        kept: object = _balance_sql(row) if self.sql_text else _balance_sqlite(row) if self.sqlite_sql else row
+        self.tables[_BALANCE_TABLES[user % HISTORY_SHARDS]].append(kept)
         self.count += 1
 
     def trade_balance(self, time: float, user: int, asset: str, change: Decimal, balance: Decimal, market: str,
@@ -161,7 +185,8 @@ class HistoryRows:
             self._detail_head = f'{{"a": "{fmt(amount)}", '
             self._detail_tail = f'"m": {orjson.dumps(market).decode()}, "p": "{fmt(price)}"}}'
             # the fee rate and order id between them hold nothing that escaping changes
-            self._detail_plain = _esc(self._detail_head + self._detail_tail) == self._detail_head + self._detail_tail
+            both = self._detail_head + self._detail_tail
+            self._detail_plain = ("'" not in both and "\x00" not in both) if self.sqlite_sql else _esc(both) == both
         if fee_rate is None:
             detail = f'{self._detail_head}"i": {order_id}, {self._detail_tail}'
         else:
@@ -170,6 +195,10 @@ class HistoryRows:
         if self.sql_text:  # as _balance_sql renders the row
             table.append(f"({_TIME_TEXT.of(time)},{user},{sql_quoted(asset)},'trade',{column_text_of(change, 8)},"
                          f"{column_text_of(balance, 16)},'{detail if self._detail_plain else _esc(detail)}')")
+        elif self.sqlite_sql:  # as _balance_sqlite renders the row
+            quoted = f"'{detail}'" if self._detail_plain else sqlite_text(detail)
+            table.append(f"({_REAL_TEXT.of(time)},{sqlite_int(user)},{sqlite_quoted(asset)},'trade',"
+                         f"'{column_text_of(change, 8)}','{column_text_of(balance, 16)}',{quoted})")
         else:
             row: BalanceRow = (time, user, asset, "trade", column_text(change, 8), column_text(balance, 16), detail)
             table.append(row)
@@ -183,6 +212,10 @@ class HistoryRows:
         if self.sql_text:
             self._deal_text(time, market, deal_id, ask, bid, ask_role, bid_role, price, amount, deal, ask_fee,
                             bid_fee)
+            return
+        if self.sqlite_sql:
+            self._deal_sqlite(time, market, deal_id, ask, bid, ask_role, bid_role, price, amount, deal, ask_fee,
+                              bid_fee)
             return
         p, a, d = column_text(price, 8), column_text(amount, 8), column_text(deal, 16)
         af, bf = column_text(ask_fee, 16), column_text(bid_fee, 16)
@@ -219,6 +252,29 @@ class HistoryRows:
             f"({t},{bid_user},{m},{deal_id},{bid_id},{ask_id},{BID},{bid_role},{bid_tail}")
         self.count += 4
 
+    def _deal_sqlite(self, time: float, market: str, deal_id: int, ask: Order, bid: Order, ask_role: int,
+                     bid_role: int, price: Decimal, amount: Decimal, deal: Decimal, ask_fee: Decimal,
+                     bid_fee: Decimal) -> None:
+        """The four rows of `deal` as the tuples of `deal` are stored by SQLite, their shared parts once."""
+        t = _REAL_TEXT.of(time)
+        values = f"'{_SCALE8.of(price)}','{column_text_of(amount, 8)}','{column_text_of(deal, 16)}',"
+        af, bf = column_text_of(ask_fee, 16), column_text_of(bid_fee, 16)
+        ask_tail = f"{values}'{af}','{bf}')"
+        bid_tail = f"{values}'{bf}','{af}')"
+        ask_user, bid_user = sqlite_int(ask.user), sqlite_int(bid.user)
+        ask_id, bid_id, deal_text = sqlite_int(ask.id), sqlite_int(bid.id), sqlite_int(deal_id)
+        m = sqlite_quoted(market)
+        tables = self.tables
+        tables[_DEAL_TABLES[ask.id % HISTORY_SHARDS]].append(
+            f"({t},{ask_user},{deal_text},{ask_id},{bid_id},{ask_role},{ask_tail}")
+        tables[_DEAL_TABLES[bid.id % HISTORY_SHARDS]].append(
+            f"({t},{bid_user},{deal_text},{bid_id},{ask_id},{bid_role},{bid_tail}")
+        tables[_USER_DEAL_TABLES[ask.user % HISTORY_SHARDS]].append(
+            f"({t},{ask_user},{m},{deal_text},{ask_id},{bid_id},{ASK},{ask_role},{ask_tail}")
+        tables[_USER_DEAL_TABLES[bid.user % HISTORY_SHARDS]].append(
+            f"({t},{bid_user},{m},{deal_text},{bid_id},{ask_id},{BID},{bid_role},{bid_tail}")
+        self.count += 4
+
     def order_event(self, event: int, order: Order, stock: str, money: str) -> None:
         """Order messages are not history."""
 
@@ -230,6 +286,14 @@ class HistoryRows:
                 f"{_SCALE8.of(order.price)},{_SCALE8.of(order.amount)},{_SCALE4.of(order.taker_fee)},"
                 f"{_SCALE4.of(order.maker_fee)},{column_text_of(order.deal_stock, 8)},"
                 f"{column_text_of(order.deal_money, 16)},{column_text_of(order.deal_fee, 16)})")
+        elif self.sqlite_sql:  # as _balance_sqlite and _stop_sqlite render theirs
+            kept = (
+                f"({sqlite_int(order.id)},{_REAL_TEXT.of(order.ctime)},{_REAL_TEXT.of(order.mtime)},"
+                f"{sqlite_int(order.user)},{sqlite_quoted(order.market)},{sqlite_text((order.source or '')[:VARCHAR])},"
+                f"{sqlite_int(order.type)},{sqlite_int(order.side)},'{_SCALE8.of(order.price)}',"
+                f"'{_SCALE8.of(order.amount)}','{_SCALE4.of(order.taker_fee)}','{_SCALE4.of(order.maker_fee)}',"
+                f"'{column_text_of(order.deal_stock, 8)}','{column_text_of(order.deal_money, 16)}',"
+                f"'{column_text_of(order.deal_fee, 16)}')")
         else:
             kept = self._order_row(order)
         self.tables[_ORDER_TABLES[order.user % HISTORY_SHARDS]].append(kept)
@@ -255,5 +319,6 @@ class HistoryRows:
                         stop.client_id, stop.option, stop.type, stop.side, column_text(stop.stop_price, 8),
                         column_text(stop.price, 8), column_text(stop.amount, 8), column_text(stop.taker_fee, 4),
                         column_text(stop.maker_fee, 4), status)
-        self.tables[_STOP_TABLES[stop.user % HISTORY_SHARDS]].append(_stop_sql(row) if self.sql_text else row)
+        kept: object = _stop_sql(row) if self.sql_text else _stop_sqlite(row) if self.sqlite_sql else row
+        self.tables[_STOP_TABLES[stop.user % HISTORY_SHARDS]].append(kept)
         self.count += 1

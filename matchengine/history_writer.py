@@ -127,7 +127,9 @@ class HistoryWriter:
         self.interval = interval  # the longest rows gather while operations keep coming
         self.server_of = list(server_of)  # shard number → index in `databases`
         self.rows = HistoryRows()
-        self.rows.sql_text = all(db.dialect == "mysql" for db in self.databases)  # rows rendered as they come
+        # rows rendered as they come, in the quoting of the databases
+        self.rows.sql_text = all(db.dialect == "mysql" for db in self.databases)
+        self.rows.sqlite_sql = all(db.dialect == "sqlite" for db in self.databases)
         self.on_progress = on_progress  # a batch committed: room was made, the position moved
         self.stripes = [Stripe(server, db, 1 + number) for server, db in enumerate(self.databases)
                         for number in range(HISTORY_STRIPES)]
@@ -280,11 +282,13 @@ class HistoryWriter:
             f"UPDATE `{HISTORY_POSITION.name}` SET `oper_id` = %s, `time` = %s WHERE `id` = %s AND `oper_id` = %s",
             (upto, time.time(), stripe.row, stripe.position), expect=1)
         ops: list[Any] = [position]
-        text = self.rows.sql_text  # rows are their VALUES text already, or tuples
+        text = self.rows.sql_text or self.rows.sqlite_sql  # rows are their VALUES text already, or tuples
         for table, rows in tables.items():
             columns, mysql_row = shape_of(table)
             ops.append(InsertRows(table, columns, cast(list[tuple[object, ...]], rows), mysql_row,
                                   rows_text=text))
+        if self.rows.sqlite_sql:  # SQLite runs the rows' text first, in one script (common/storage.py)
+            ops.append(ops.pop(0))
         started = time.monotonic()
         await self._commit(stripe, ops, upto)
         log.debug("history server %d stripe %d: %d rows in %d tables up to oper id %d in %.3f s",

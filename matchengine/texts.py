@@ -10,8 +10,9 @@ operation share its time.  The caches here hold those texts:
 * `DecimalTexts` knows a Decimal by its identity, not its value: equal
   Decimals may print differently (1.0 and 1.00), and a cached entry keeps
   its object alive, so that an identity seen again is the same value;
-* `sql_quoted` and `json_quoted` map a name to its quoted literal;
-* `FloatTexts` keeps the text of the times of the latest rows or messages.
+* `sql_quoted`, `sqlite_quoted` and `json_quoted` map a name to its quoted literal;
+* `FloatTexts` keeps the text of the times of the latest rows or messages,
+  `RealTexts` their SQLite expressions.
 
 Every cache is bounded: it starts again when full.  Values seen once (a
 deal's amount, a balance) are rendered without any cache: `column_text_of`
@@ -26,7 +27,7 @@ from typing import Final
 import orjson
 
 from common.decimals import column_text, fmt, sci
-from common.sqltext import escape_text
+from common.sqltext import escape_text, sqlite_real, sqlite_text
 
 KEPT: Final = 4096
 FLOATS_KEPT: Final = 100_000
@@ -72,6 +73,7 @@ def column_text_of(value: Decimal, scale: int) -> str:
 
 
 _SQL_QUOTED: Final[dict[str, str]] = {}
+_SQLITE_QUOTED: Final[dict[str, str]] = {}
 _JSON_QUOTED: Final[dict[str, str]] = {}
 
 
@@ -82,6 +84,16 @@ def sql_quoted(name: str) -> str:
         if len(_SQL_QUOTED) >= NAMES_KEPT:
             _SQL_QUOTED.clear()
         text = _SQL_QUOTED[name] = "'" + escape_text(name) + "'"
+    return text
+
+
+def sqlite_quoted(name: str) -> str:
+    """A SQLite string literal of `name` (common.sqltext.sqlite_text)."""
+    text = _SQLITE_QUOTED.get(name)
+    if text is None:
+        if len(_SQLITE_QUOTED) >= NAMES_KEPT:
+            _SQLITE_QUOTED.clear()
+        text = _SQLITE_QUOTED[name] = sqlite_text(name)
     return text
 
 
@@ -127,5 +139,26 @@ class FloatTexts:
                 self.texts.clear()
             plain = self.json or 1e-3 <= abs(value) < 1e16
             text = self.texts[value] = orjson.dumps(value).decode() if plain else repr(value)
+        self.last, self.last_text = value, text
+        return text
+
+
+class RealTexts:
+    """The SQLite expressions (common.sqltext.sqlite_real) of the times of the latest rows: the last one is
+    compared before any lookup, as in FloatTexts."""
+
+    def __init__(self) -> None:
+        self.texts: dict[float, str] = {}
+        self.last = 0.0
+        self.last_text = "0.0"
+
+    def of(self, value: float) -> str:
+        if value == self.last and value != 0.0:  # 0.0 and -0.0 are equal but written apart
+            return self.last_text
+        text = self.texts.get(value)
+        if text is None or value == 0.0:
+            if len(self.texts) >= FLOATS_KEPT:
+                self.texts.clear()
+            text = self.texts[value] = sqlite_real(value)
         self.last, self.last_text = value, text
         return text

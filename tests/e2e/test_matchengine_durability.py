@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import closing
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -61,10 +63,17 @@ async def read_topic(address: str, topic: str) -> list[Any]:
         await consumer.stop()
 
 
-def history_rows(db: str, family: str, where: str = "", params: Any = None) -> list[tuple[Any, ...]]:
+def history_rows(db: str | dict[str, Any], family: str, where: str = "", params: Any = None) -> list[tuple[Any, ...]]:
+    """Rows of every shard of `family`: `db` a MySQL database name, or an engine config's `db_history`."""
     rows: list[tuple[Any, ...]] = []
+    if isinstance(db, dict) and "sqlite" in db:
+        with closing(sqlite3.connect(db["sqlite"])) as conn:
+            for shard in range(100):
+                rows.extend(conn.execute(f"SELECT * FROM `{family}_{shard}` {where}".replace("%s", "?"), params or ()))
+        return rows
+    name = db["name"] if isinstance(db, dict) else db
     for shard in range(100):
-        rows.extend(mysql_query(db, f"SELECT * FROM `{family}_{shard}` {where}", params))
+        rows.extend(mysql_query(name, f"SELECT * FROM `{family}_{shard}` {where}", params))
     return rows
 
 
@@ -202,10 +211,11 @@ async def test_slices_on_schedule_guard_survives_and_old_ones_are_dropped(
     assert tables == {"slice_order_example"} | {f"slice_order_{t}" for (t,) in slices}
 
 
+@pytest.mark.parametrize("storage", ["mysql", "sqlite"])
 async def test_kill9_repeatedly_under_load_loses_nothing_and_doubles_nothing(
-        engine_factory: Callable[..., Daemon], broker: Broker) -> None:
-    engine = engine_factory()
-    history_db = engine.config["db_history"]["name"]
+        engine_factory: Callable[..., Daemon], broker: Broker, storage: str) -> None:
+    engine = engine_factory(sqlite=storage == "sqlite")
+    history_db = engine.config["db_history"]
     client = await connect(engine)
     rnd = random.Random(8)
     sent: dict[int, tuple[int, str, str]] = {}     # business id -> (user, asset, amount)

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from common.sqltext import escape_text
+from common.sqltext import escape_text, sqlite_real, sqlite_text
 from common.storage import (
+    SCRIPT_ROWS,
     Database,
     DatabaseError,
     InsertRows,
@@ -165,3 +166,33 @@ async def test_a_server_without_local_loads_gets_inserts(tmp_path: Path) -> None
         with admin.cursor() as cur:
             cur.execute("SET GLOBAL local_infile = 1")
         admin.close()
+
+
+async def test_sqlite_rows_as_text_go_first_in_one_transaction(tmp_path: Path) -> None:
+    """SQLite runs leading rows given as SQL text as one script that opens the transaction: a statement after
+    them whose check fails, or a bad row in them, rolls back every row; more rows than one statement takes
+    (SCRIPT_ROWS) are all written."""
+    async with scratch_database("sqlite", tmp_path, "t_storage_text") as db:
+        await db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, txt TEXT, num DOUBLE)")
+        await db.execute("CREATE TABLE pos (id INTEGER PRIMARY KEY, at INTEGER)")
+        await db.execute("INSERT INTO pos (id, at) VALUES (1, 0)")
+        columns = ("id", "txt", "num")
+        many = [f"({i},{sqlite_text(NASTY[i % len(NASTY)])},{sqlite_real(i / 3)})" for i in range(1, 3 * SCRIPT_ROWS + 8)]
+        move = Statement("UPDATE pos SET at = %s WHERE id = 1 AND at = %s", (1, 0), expect=1)
+        assert await db.transact([InsertRows("t", columns, many[:100], rows_text=True),
+                                  InsertRows("t", columns, [], rows_text=True),
+                                  InsertRows("t", columns, many[100:], rows_text=True), move]) == [100, 0, 57, 1]
+        assert await db.fetchall("SELECT id, txt, num FROM t ORDER BY id") == [
+            (i, NASTY[i % len(NASTY)], i / 3) for i in range(1, 3 * SCRIPT_ROWS + 8)]
+        with pytest.raises(UnexpectedRowCount):  # the position moved on: nothing of the batch stays
+            await db.transact([InsertRows("t", columns, ["(500,'x',1.0)"], rows_text=True), move])
+        with pytest.raises(DatabaseError) as exc:
+            await db.transact([InsertRows("t", columns, ["(501,'y',1.0)", "(1,'dup',1.0)"], rows_text=True),
+                               Statement("UPDATE pos SET at = 2 WHERE id = 1", expect=1)])
+        assert exc.value.is_duplicate
+        assert await db.fetchall("SELECT COUNT(*), MAX(id) FROM t") == [(3 * SCRIPT_ROWS + 7, 3 * SCRIPT_ROWS + 7)]
+        assert await db.fetchall("SELECT at FROM pos") == [(1,)]
+        # a statement before rows as text: they run in the transaction opened for it
+        assert await db.transact([Statement("UPDATE pos SET at = 3 WHERE id = 1", expect=1),
+                                  InsertRows("t", columns, ["(600,'z',2.5)"], rows_text=True)]) == [1, 1]
+        assert await db.fetchall("SELECT txt, num FROM t WHERE id = 600") == [("z", 2.5)]

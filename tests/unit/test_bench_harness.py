@@ -138,3 +138,29 @@ def test_comparison_summary_gives_each_system_s_runs_and_the_ratio_of_each_pair(
     ratios = summary["port_over_original_per_pair"]
     assert ratios["acked_orders_per_s"]["runs"] == [3.0, None]
     assert ratios["written_orders_per_s"]["runs"] == [2.5, None]
+
+
+def test_sqlite_history_digest_sees_every_value_and_its_type(tmp_path: Path) -> None:
+    """history_bench --digest: rows counted over the shard tables (not the templates), and a value stored with
+    another type (REAL 1.0 for INTEGER 1) or one ulp away changes the digest of its kind of table."""
+    import sqlite3
+
+    from bench.history_bench import sqlite_history
+
+    def digest(time: object, user: object) -> tuple[int, dict[str, str]]:
+        path = tmp_path / f"h{len(list(tmp_path.iterdir()))}.db"
+        with sqlite3.connect(path) as conn:
+            for table in ("balance_history_example", "balance_history_3", "deal_history_10"):
+                conn.execute(f"CREATE TABLE {table} (time REAL, user_id)")
+            conn.execute("INSERT INTO balance_history_3 VALUES (?, ?)", (time, user))
+            conn.execute("INSERT INTO balance_history_example VALUES (9, 9)")
+            conn.execute("INSERT INTO deal_history_10 VALUES (2.5, 7)")
+        conn.close()
+        return sqlite_history(str(path))
+
+    count, base = digest(1.5, 1)
+    assert count == 2 and set(base) == {"balance_history", "deal_history"}
+    assert digest(1.5, 1)[1] == base
+    for time, user in ((1.5, 1.0), (1.5000000000000002, 1), (1.5, "1")):
+        changed = digest(time, user)[1]
+        assert changed["balance_history"] != base["balance_history"] and changed["deal_history"] == base["deal_history"]

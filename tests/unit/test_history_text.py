@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import random
+import sqlite3
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, cast
 
+import pytest
+
 from common.errors import RpcError
+from common.schema import HISTORY_TEMPLATES, create_table_sql
 from matchengine import history, texts
 from matchengine.balance import Asset
 from matchengine.commands import Commands
@@ -43,6 +48,22 @@ def test_the_time_texts_kept_are_bounded() -> None:
     assert len(history._TIME_TEXT.texts) <= kept
 
 
+def spec_history(rows: HistoryRows) -> dict[str, list[object]]:
+    """The rows of a session of the spec's markets that makes every kind of history row."""
+    _, c = spec_engine(rows)
+    for user in (1, 2, 3):
+        deposit(c, user, "BTC", "10")
+        deposit(c, user, "BCH", "10000")
+    c.balance_update([1, "BCH", "it's\\ a \"bonus\"", 99, "1.5", {"note": "ünï\ncode"}], T0 + 1)
+    limit(c, 1, ASK, "1", "100")
+    limit(c, 2, BID, "0.4", "101", time=T0 + 2)
+    limit(c, 3, BID, "1", "100", time=T0 + 3)
+    c.put_stop_limit([3, "BTCBCH", ASK, "1", "95", "89", "0.002", "0.001", "src", 0, ""], T0 + 4)
+    limit(c, 2, BID, "1", "92", time=T0 + 4.5)
+    limit(c, 1, ASK, "2", "90", time=T0 + 5)  # down to 92: fires the stop
+    return rows.take()
+
+
 def test_rows_kept_as_text_are_the_rows_rendered() -> None:
     """With `sql_text` (every history database is MySQL) rows are rendered as they come: the same text the
     tuples kept for SQLite give, table by table, in order."""
@@ -50,24 +71,33 @@ def test_rows_kept_as_text_are_the_rows_rendered() -> None:
     for as_text in (False, True):
         rows = HistoryRows()
         rows.sql_text = as_text
-        _, c = spec_engine(rows)
-        for user in (1, 2, 3):
-            deposit(c, user, "BTC", "10")
-            deposit(c, user, "BCH", "10000")
-        c.balance_update([1, "BCH", "it's\\ a \"bonus\"", 99, "1.5", {"note": "ünï\ncode"}], T0 + 1)
-        limit(c, 1, ASK, "1", "100")
-        limit(c, 2, BID, "0.4", "101", time=T0 + 2)
-        limit(c, 3, BID, "1", "100", time=T0 + 3)
-        c.put_stop_limit([3, "BTCBCH", ASK, "1", "95", "89", "0.002", "0.001", "src", 0, ""], T0 + 4)
-        limit(c, 2, BID, "1", "92", time=T0 + 4.5)
-        limit(c, 1, ASK, "2", "90", time=T0 + 5)  # down to 92: fires the stop
-        histories.append(rows.take())
+        histories.append(spec_history(rows))
     tuples, texts = histories
     assert set(tuples) == set(texts) and {t.rsplit("_", 1)[0] for t in texts} == {
         "balance_history", "deal_history", "user_deal_history", "order_history", "order_detail", "stop_history"}
     for table, kept in tuples.items():
         render = shape_of(table)[1]
         assert texts[table] == [render(cast(tuple[Any, ...], row)) for row in kept], table
+
+
+def quoted_names_history(rows: HistoryRows) -> dict[str, list[object]]:
+    """The rows of a session of a market and an asset whose names need quoting, orders from random sources."""
+    engine = Engine([Asset("BTC", 12, 8), Asset("U'SD", 12, 2)],
+                    [MarketSpec("BTC'U\\", "BTC", "U'SD", 4, 2, 3, Decimal("0.01"))], rows)
+    c = Commands(engine)
+    rnd = random.Random(3)
+    for user in (1, 2, 3):
+        c.balance_update([user, "BTC", "deposit", user, "1000", {}], T0)
+        c.balance_update([user, "U'SD", "it's", 10 + user, "100000", {"k": "a'\"b"}], T0)
+    for step in range(400):
+        params = [rnd.randint(1, 3), "BTC'U\\", rnd.choice([ASK, BID]), rnd.choice(["0.01", "0.5", "1.25"]),
+                  f"{rnd.uniform(95, 105):.{rnd.choice([0, 1, 2])}f}", rnd.choice(["0", "0.002", "0.0025"]),
+                  "0.001", rnd.choice(["", "it's", "a\\b", "x" * 40, "ü\n", "n\x00l"])]
+        try:
+            c.put_limit(params, T0 + step * 0.25)
+        except RpcError:
+            pass
+    return rows.take()
 
 
 def test_rows_of_names_that_need_escaping_are_the_rows_rendered() -> None:
@@ -77,24 +107,64 @@ def test_rows_of_names_that_need_escaping_are_the_rows_rendered() -> None:
     for as_text in (False, True):
         rows = HistoryRows()
         rows.sql_text = as_text
-        engine = Engine([Asset("BTC", 12, 8), Asset("U'SD", 12, 2)],
-                        [MarketSpec("BTC'U\\", "BTC", "U'SD", 4, 2, 3, Decimal("0.01"))], rows)
-        c = Commands(engine)
-        rnd = random.Random(3)
-        for user in (1, 2, 3):
-            c.balance_update([user, "BTC", "deposit", user, "1000", {}], T0)
-            c.balance_update([user, "U'SD", "it's", 10 + user, "100000", {"k": "a'\"b"}], T0)
-        for step in range(400):
-            params = [rnd.randint(1, 3), "BTC'U\\", rnd.choice([ASK, BID]), rnd.choice(["0.01", "0.5", "1.25"]),
-                      f"{rnd.uniform(95, 105):.{rnd.choice([0, 1, 2])}f}", rnd.choice(["0", "0.002", "0.0025"]),
-                      "0.001", rnd.choice(["", "it's", "a\\b", "x" * 40, "ü\n"])]
-            try:
-                c.put_limit(params, T0 + step * 0.25)
-            except RpcError:
-                pass
-        histories.append(rows.take())
+        histories.append(quoted_names_history(rows))
     tuples, texts = histories
     assert set(tuples) == set(texts)
     for table, kept in tuples.items():
         render = shape_of(table)[1]
         assert texts[table] == [render(cast(tuple[Any, ...], row)) for row in kept], table
+
+
+def _sqlite_store(tables: dict[str, list[object]], as_text: bool) -> list[tuple[str, list[tuple[str, ...]]]]:
+    """The rows stored in SQLite history tables, each value with its storage class (by repr, so exactly)."""
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    stored = []
+    for table, kept in sorted(tables.items()):
+        template = next(t for t in HISTORY_TEMPLATES if table.startswith(t.name.removesuffix("example")))
+        for sql in create_table_sql(template, "sqlite", table):
+            conn.execute(sql)
+        columns = shape_of(table)[0]
+        names = ", ".join(f"`{c}`" for c in columns)
+        if as_text:
+            conn.execute(f"INSERT INTO `{table}` ({names}) VALUES " + ",".join(cast(list[str], kept)))
+        else:
+            conn.executemany(f"INSERT INTO `{table}` ({names}) VALUES ({', '.join('?' * len(columns))})",
+                             cast(list[tuple[Any, ...]], kept))
+        typed = ", ".join(f"typeof(`{c}`), `{c}`" for c in columns)
+        stored.append((table, [tuple(repr(v) for v in row)
+                               for row in conn.execute(f"SELECT {typed} FROM `{table}` ORDER BY rowid")]))
+    return stored
+
+
+@pytest.mark.parametrize("session", [spec_history, quoted_names_history])
+def test_rows_kept_as_sqlite_text_store_what_the_tuples_store(
+        session: Callable[[HistoryRows], dict[str, list[object]]]) -> None:
+    """With `sqlite_sql` (every history database is SQLite) rows are SQLite VALUES text as they come: stored,
+    they are the tuples executemany binds, value for value and type for type, table by table, in order."""
+    histories = []
+    for as_text in (False, True):
+        rows = HistoryRows()
+        rows.sqlite_sql = as_text
+        histories.append(session(rows))
+    tuples, texts = histories
+    assert set(tuples) == set(texts) and all(isinstance(row, str) for kept in texts.values() for row in kept)
+    assert _sqlite_store(texts, True) == _sqlite_store(tuples, False)
+
+
+def test_sqlite_text_of_nasty_text_stores_what_binding_stores() -> None:
+    """Text with a NUL (SQL text cannot hold one), quotes and backslashes, in the rows of the renderers (the
+    rows written inline meet such text in the sessions above)."""
+    nasty = "it's \\ a\x00b ''"
+    balance = (T0 + 0.1, 7, nasty, nasty[:30], "-1.5", "2.5", '{"k": "' + nasty + '"}')
+    stop = (6, T0, T0 + 0.5, 7, nasty, nasty[:30], nasty, 0, 1, 2, "9", "1.5", "2", "0.002", "0.001", 3)
+    for table, row in (("balance_history_7", balance), ("stop_history_7", stop)):
+        text = shape_sqlite(table)(row)
+        assert "\x00" not in text
+        assert _sqlite_store({table: [text]}, True) == _sqlite_store({table: [row]}, False), table
+
+
+def shape_sqlite(table: str) -> Callable[[Any], str]:
+    kind = table.rsplit("_", 1)[0]
+    renderers: dict[str, Callable[[Any], str]] = {"balance_history": history._balance_sqlite,
+                                                  "stop_history": history._stop_sqlite}
+    return renderers[kind]

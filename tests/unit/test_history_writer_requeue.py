@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from common.storage import InsertRows
+from common.storage import InsertRows, Statement
 from matchengine.history_writer import HistoryWriter
 
 
@@ -26,9 +26,10 @@ class Server:
     async def transact(self, operations: Sequence[Any]) -> list[int]:
         if self.troubles:
             raise self.troubles.pop(0)
-        upto = operations[0].params[0]
+        # the position statement: first on MySQL, after the rows on SQLite
+        upto = next(op for op in operations if isinstance(op, Statement)).params[0]
         self.committed.append((upto, [op.table for op in operations if isinstance(op, InsertRows)]))
-        return [1] + [len(op.rows) for op in operations[1:]]
+        return [len(op.rows) if isinstance(op, InsertRows) else 1 for op in operations]
 
 
 @pytest.mark.parametrize("trouble", [asyncio.CancelledError(), RuntimeError("unexpected")])
