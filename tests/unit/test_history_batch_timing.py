@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from common.config import ConfigError, Section
-from common.storage import InsertRows
+from common.storage import InsertRows, Statement
 from matchengine import history_writer
 from matchengine.config import load_config
 from matchengine.history_writer import HistoryWriter
@@ -30,8 +30,9 @@ class Server:
 
     async def transact(self, operations: Sequence[Any]) -> list[int]:
         rows = sum(len(op.rows) for op in operations if isinstance(op, InsertRows))
-        self.commits.append((time.monotonic(), operations[0].params[0], rows))
-        return [1] + [len(op.rows) for op in operations[1:]]
+        position = next(op for op in operations if isinstance(op, Statement))  # after the rows on SQLite
+        self.commits.append((time.monotonic(), position.params[0], rows))
+        return [len(op.rows) if isinstance(op, InsertRows) else 1 for op in operations]
 
 
 def apply(writer: HistoryWriter, oper_id: int) -> None:
