@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import random
+import re
 import sys
 import time
 from pathlib import Path
@@ -33,6 +35,8 @@ from bench.harness import spread
 from common.config import Address, Section
 from common.rpc.client import _StreamConnection
 from common.rpc.codec import FrameDecoder, encode_reply
+
+_DATE = re.compile(rb"\r\nDate: [^\r]*")
 
 
 class Transport:
@@ -72,7 +76,7 @@ def http_request(seq: int, rnd: random.Random) -> bytes:
             b"Content-Length: %d\r\n\r\n" % len(body)) + body
 
 
-async def run(requests: int, connections: int) -> float:
+async def run(requests: int, connections: int, digest: Any = None) -> float:
     config = load_config(Section({
         "svr": {"bind": ["tcp@127.0.0.1:1"], "max_pkg_size": 102400},
         "monitor": {"bind": ["tcp@127.0.0.1:2"], "max_pkg_size": 1024},
@@ -111,6 +115,9 @@ async def run(requests: int, connections: int) -> float:
         await asyncio.sleep(0)  # callbacks of the replies
         for _, transport in conns:
             answered += len(transport.written)
+            if digest is not None:  # the answers, their Date header left out
+                for answer in transport.written:
+                    digest.update(_DATE.sub(b"", answer))
             transport.written.clear()
     elapsed = time.process_time() - started
     assert answered == requests, (answered, requests)
@@ -123,8 +130,15 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200_000)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--digest", action="store_true", help="print the sha256 of every answer (Date left out)")
     args = parser.parse_args()
     import uvloop
+
+    if args.digest:
+        digest = hashlib.sha256()
+        uvloop.run(run(args.requests, args.connections, digest))
+        print(json.dumps({"bench": "gateway_path", "requests": args.requests, "answers_sha256": digest.hexdigest()}))
+        return
 
     results = [uvloop.run(run(args.requests, args.connections)) for _ in range(args.runs)]
     print(json.dumps({"bench": "gateway_path", "requests": args.requests, "connections": args.connections,
