@@ -12,9 +12,11 @@ from common.storage import (
     Database,
     DatabaseError,
     InsertRows,
+    MysqlDatabase,
     Statement,
     UnexpectedRowCount,
     fetch_packed,
+    open_database,
 )
 from tests.support import scratch_database
 
@@ -165,3 +167,29 @@ async def test_a_server_without_local_loads_gets_inserts(tmp_path: Path) -> None
         with admin.cursor() as cur:
             cur.execute("SET GLOBAL local_infile = 1")
         admin.close()
+
+
+async def test_a_read_ends_its_snapshot_in_the_same_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """fetchall sends its COMMIT with the SELECT (one query to the server), and the next read still sees
+    what another connection committed meanwhile; a statement ending in a comment keeps its COMMIT."""
+    import aiomysql.connection
+
+    async with scratch_database("mysql", tmp_path, "t_storage_read") as db:
+        assert isinstance(db, MysqlDatabase)
+        other = open_database(db.config)
+        await db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+        commands: list[bytes] = []
+        send = aiomysql.connection.Connection._execute_command
+
+        async def counted(conn: object, command: int, sql: str | bytes) -> None:
+            commands.append(sql if isinstance(sql, bytes) else sql.encode())
+            await send(conn, command, sql)
+
+        monkeypatch.setattr(aiomysql.connection.Connection, "_execute_command", counted)
+        assert await db.fetchall("SELECT id FROM t") == []
+        assert len(commands) == 1 and commands[0].endswith(b"\n;COMMIT")
+        await other.execute("INSERT INTO t (id) VALUES (1)")
+        assert await db.fetchall("SELECT id FROM t -- a closing comment") == [(1,)]
+        await other.execute("INSERT INTO t (id) VALUES (2)")
+        assert await db.fetchall("SELECT id FROM t ORDER BY id") == [(1,), (2,)]
+        await other.close()
