@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from time import perf_counter
 
 import orjson
 
@@ -37,6 +38,7 @@ from common.rpc import HEADER_SIZE, RpcClient, RpcTimeout, RpcUnavailable
 from .config import AccessHttpConfig
 from .envelope import invalid_argument, method_not_found, not_a_call, parse_call, service_timeout
 from .http_server import Request, Respond
+from .metering import INVALID, UNKNOWN, answer_counted, count_reply
 from .methods import routed_methods
 from .openrpc import OPENRPC_FILE, openrpc_document
 from .page import MarketPage, owns
@@ -83,44 +85,50 @@ class Gateway:
             await client.close()
 
     def handle(self, request: Request, send: Respond) -> None:
-        """Answer `request` through `send`, now or once the backend replied."""
+        """Answer `request` through `send`, now or once the backend replied; each answer is counted
+        (metering.py) under the call's method as it is parsed here."""
+        started = perf_counter()
         if request.method != "POST":
-            send(self._not_post(request))
+            answer_counted(send, request.method, self._not_post(request), started)
             return
         call = parse_call(request.body)
         if isinstance(call, str):
-            send(respond_and_close(400, not_a_call(call)))
+            answer_counted(send, INVALID, respond_and_close(400, not_a_call(call)), started)
             return
         call_id, method, params = call
         route = self._routes.get(method)
         if route is None:
-            send(respond(request, 404, method_not_found(call_id)))
+            answer_counted(send, UNKNOWN, respond(request, 404, method_not_found(call_id)), started)
             return
         client, command, limit = route
         if not client.connected:
-            send(respond(request, 500))
+            answer_counted(send, method, respond(request, 500), started)
             return
         try:
             rpc_body = orjson.dumps(params)
         except orjson.JSONEncodeError:  # nested deeper than orjson writes (255 levels)
-            send(respond(request, 200, invalid_argument(call_id, "params: nested deeper than 255 levels")))
+            reason = "params: nested deeper than 255 levels"
+            answer_counted(send, method, respond(request, 200, invalid_argument(call_id, reason)), started)
             return
         if len(rpc_body) > limit:
             reason = f"params: {len(rpc_body)} bytes, more than the {limit} the backend takes"
-            send(respond(request, 200, invalid_argument(call_id, reason)))
+            answer_counted(send, method, respond(request, 200, invalid_argument(call_id, reason)), started)
             return
+
+        def on_reply(body: bytes | None, error: BaseException | None) -> None:
+            if body is not None:
+                send(respond(request, 200, body))
+                count_reply(method, body, started)
+            else:
+                answer_counted(send, method, self._failed(request, call_id, error), started)
+
         try:
-            reply = client.request(command, rpc_body, req_id=call_id, timeout=self.timeout)
+            client.request(command, rpc_body, on_reply, req_id=call_id, timeout=self.timeout)
         except RpcUnavailable:
-            send(respond(request, 500))
-            return
-        reply.add_done_callback(lambda done: send(self._answer(request, call_id, done)))
+            answer_counted(send, method, respond(request, 500), started)
 
     @staticmethod
-    def _answer(request: Request, call_id: int, reply: asyncio.Future[bytes]) -> RawResponse:
-        error = reply.exception() if not reply.cancelled() else RpcUnavailable("cancelled")
-        if error is None:
-            return respond(request, 200, reply.result())
+    def _failed(request: Request, call_id: int, error: BaseException | None) -> RawResponse:
         if isinstance(error, RpcTimeout):
             return respond(request, 504, service_timeout(call_id))
         if not isinstance(error, RpcUnavailable):

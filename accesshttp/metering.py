@@ -1,41 +1,30 @@
 """accesshttp's request metrics: every answer counted by JSON-RPC method and error code, and timed.
 
-`metered(handler, methods)` wraps the gateway's handler.  The method label is
-the call's ``method`` when it is one the gateway routes (``(unknown)`` for
-another name, so a client cannot make up series, ``(invalid)`` for a body
-that is no JSON-RPC call, ``GET`` for the page and the OpenRPC document).
-An answer counts as an error (``viabtc_accesshttp_http_errors_total``) under
-the ``error.code`` of its reply, or ``http_<status>`` for an answer with no
-JSON body (400, 413, 500).
+The gateway counts each answer as it sends it (gateway.py), under the method
+label it knows from parsing the call: the call's ``method`` when it is one the
+gateway routes (``(unknown)`` for another name, so a client cannot make up
+series), ``(invalid)`` for a body that is no JSON-RPC call or any other
+answer with HTTP status 400, the HTTP method (``GET``) for the page and the
+OpenRPC document.  An answer counts as an error
+(``viabtc_accesshttp_http_errors_total``) under the ``error.code`` of its
+reply, or ``http_<status>`` for an answer with no JSON body (400, 500).
+Answers the HTTP server makes before any handler (413, malformed HTTP) are
+not counted.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Collection
 from time import perf_counter
 
 from common.metrics import json_rpc_error_code, metrics_for
 
-from .http_server import Handler, Request, Respond
+from .http_server import Respond
 from .responses import RawResponse
 
-_METHOD = re.compile(rb'"method"\s*:\s*"([^"\\]*)"')
-
 REQUESTS = metrics_for("accesshttp").requests("http", "HTTP JSON-RPC calls answered", label="method")
-
-
-def call_method(request: Request, methods: Collection[str]) -> str:
-    """The method label of a request, read with a pattern rather than a second JSON parse (the gateway
-    parses the call already; this costs a tenth of it).  A body that holds a ``"method"`` string before
-    the call's own (inside ``params``) is counted under that one; the answer is the gateway's all the same."""
-    if request.method != "POST":
-        return request.method
-    found = _METHOD.search(request.body)
-    if found is None:
-        return "(invalid)"
-    method = found.group(1).decode(errors="replace")
-    return method if method in methods else "(unknown)"
+INVALID = "(invalid)"
+UNKNOWN = "(unknown)"
+_observe = REQUESTS.observe
 
 
 def reply_code(response: RawResponse) -> int | str:
@@ -49,16 +38,17 @@ def reply_code(response: RawResponse) -> int | str:
     return f"http_{status}" if code is None else code
 
 
-def metered(handler: Handler, methods: Collection[str]) -> Handler:
-    def handle(request: Request, send: Respond) -> None:
-        started = perf_counter()
-        method = call_method(request, methods)
+def answer_counted(send: Respond, method: str, response: RawResponse, started: float) -> None:
+    """Send `response` and count it under `method` (``(invalid)`` if it is a 400), timed from `started`."""
+    send(response)
+    label = INVALID if response.data[9:12] == b"400" else method
+    _observe(label, reply_code(response), perf_counter() - started)
 
-        def answer(response: RawResponse) -> None:
-            send(response)
-            label = "(invalid)" if response.data[9:12] == b"400" else method  # not a JSON-RPC call
-            REQUESTS.observe(label, reply_code(response), perf_counter() - started)
 
-        handler(request, answer)
-
-    return handle
+def count_reply(method: str, body: bytes, started: float) -> None:
+    """Count a backend's reply `body`, answered with HTTP 200, as `answer_counted` would."""
+    if body:
+        code = json_rpc_error_code(body)
+        _observe(method, "http_200" if code is None else code, perf_counter() - started)
+    else:
+        _observe(method, 0, perf_counter() - started)

@@ -27,7 +27,6 @@ from common.workers import WorkerLaunch
 from .config import AccessHttpConfig, load_config
 from .gateway import Gateway
 from .http_server import HttpServer
-from .metering import metered
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +48,7 @@ def worker_config(sec: Section) -> AccessHttpConfig:
 def make_http_server(gateway: Gateway, config: AccessHttpConfig) -> HttpServer:
     # lingering: after an early answer (413) the rest of the body is read and dropped for at most
     # LINGER seconds, so that the client gets the answer rather than a connection reset
-    return HttpServer(metered(gateway.handle, gateway.methods), body_limit=config.svr.max_pkg_size, keep_alive=float(config.svr.keep_alive),
+    return HttpServer(gateway.handle, body_limit=config.svr.max_pkg_size, keep_alive=float(config.svr.keep_alive),
                       linger=LINGER)
 
 

@@ -275,12 +275,13 @@ def metrics_for(daemon: str) -> DaemonMetrics:
 
 _ERROR_CODE = re.compile(rb'"error":\s*\{[^{}]*?"code":\s*(-?\d+)')
 _NO_ERROR = re.compile(rb'"error":\s*null')
+_RESULT_HEADS = (b'{"error":null,', b'{"error": null,')  # how the result replies of the RPC servers begin
 
 
 def json_rpc_error_code(body: bytes) -> int | None:
     """The ``error.code`` of a JSON-RPC reply body, 0 for a result, None when the body has neither (read with a
     pattern, not a JSON parse: a gateway counts every reply)."""
-    if _NO_ERROR.search(body):
+    if body.startswith(_RESULT_HEADS) or _NO_ERROR.search(body):
         return 0
     found = _ERROR_CODE.search(body)
     return int(found.group(1)) if found else None

@@ -271,9 +271,10 @@ class MysqlDatabase(Database):
         conn = await self._acquire()
         try:
             async with conn.cursor() as cur:
-                await cur.execute(sql, params or None)
+                # the COMMIT that ends the read's snapshot goes in the same query (one round trip); closing
+                # the cursor reads its result.  The line feed ends a comment the statement may close with.
+                await cur.execute(sql + "\n;COMMIT", params or None)
                 rows = await cur.fetchall()
-            await conn.commit()
         except BaseException as exc:
             await self._discard(conn, exc)
             if isinstance(exc, Exception):

@@ -302,7 +302,9 @@ async def read_operations(db: Database, after_id: int, *, page: int = READ_PAGE,
     catalog = catalog or OperlogCatalog()
     tables = await catalog.tables(db, refresh)
     start = 0
-    for i in range(len(tables) - 1, -1, -1):
+    # where the log has one table it is read from there: a page of nothing costs what a MAX would, and a
+    # follower of the log reads after every group commit or two
+    for i in range(len(tables) - 1 if len(tables) > 1 else -1, -1, -1):
         rows = await db.fetchall(f"SELECT MAX(`id`) FROM `{tables[i]}`")
         if not rows or rows[0][0] is None:
             continue

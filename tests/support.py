@@ -6,6 +6,7 @@ import contextlib
 import copy
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -36,10 +37,32 @@ MYSQL: MysqlServer = {"host": "127.0.0.1", "port": int(os.environ.get("VIABTC_MY
                       "user": "root", "password": ""}
 
 
+# VIABTC_PORTS=LOW-HIGH: free_port hands out ports of that range only (a machine shared by several runs,
+# each given a range of its own); otherwise the system picks an ephemeral port
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    ports = os.environ.get("VIABTC_PORTS")
+    if not ports:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+    low, _, high = ports.partition("-")
+    candidates = range(int(low), int(high) + 1)
+    if len(_handed_out) >= len(candidates) // 2:
+        _handed_out.clear()  # ports handed out long ago are bound by now, or free again
+    for port in random.sample(candidates, len(candidates)):
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port in VIABTC_PORTS={ports}")
 
 
 def wait_port(port: int, timeout: float = 30.0, host: str = "127.0.0.1") -> None:

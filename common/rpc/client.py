@@ -25,6 +25,7 @@ import os
 import socket
 import tempfile
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -59,6 +60,36 @@ class RpcTimeout(TimeoutError):
     """No reply arrived within the call's timeout."""
 
 
+OnReply = Callable[[bytes | None, BaseException | None], None]
+
+
+class _Answer:
+    """A call of `request`: answered by calling its callback where a future would get its result or
+    exception (at most once: the call is no longer pending then).  A callback that fails is logged, and
+    the connection that delivered the reply goes on."""
+
+    __slots__ = ("_log", "_on_reply")
+
+    def __init__(self, on_reply: OnReply, log: logging.Logger) -> None:
+        self._on_reply = on_reply
+        self._log = log
+
+    def done(self) -> bool:
+        return False
+
+    def set_result(self, body: bytes) -> None:
+        try:
+            self._on_reply(body, None)
+        except Exception:
+            self._log.critical("reply callback failed", exc_info=True)
+
+    def set_exception(self, error: BaseException) -> None:
+        try:
+            self._on_reply(None, error)
+        except Exception:
+            self._log.critical("reply callback failed", exc_info=True)
+
+
 class RpcClient:
     """A multiplexing client of one backend, connecting to `config.addr`."""
 
@@ -76,7 +107,7 @@ class RpcClient:
             if config.heartbeat_timeout > 0 else 3.0
         self._heartbeat_frame = encode_heartbeat_request(self._heartbeat_timeout)
         self._write_limit = config.buf_limit * config.max_pkg_size
-        self._pending: dict[int, asyncio.Future[bytes]] = {}
+        self._pending: dict[int, asyncio.Future[bytes] | _Answer] = {}
         self._sequence = 0
         self._connection: _Connection | None = None
         self._connected = asyncio.Event()
@@ -151,22 +182,25 @@ class RpcClient:
         before the reply; RpcTimeout when no reply came within `timeout` s.
         """
         sequence, future = self._send(command, body, req_id, timeout)
+        assert isinstance(future, asyncio.Future)
         try:
             return await future
         except asyncio.CancelledError:
             self._pending.pop(sequence, None)
             raise
 
-    def request(self, command: int, body: bytes, *, req_id: int = 0, timeout: float) -> asyncio.Future[bytes]:
-        """Send one request now; the future of its raw reply body (failing as `call` does).
+    def request(self, command: int, body: bytes, on_reply: OnReply, *, req_id: int = 0, timeout: float) -> None:
+        """Send one request now; `on_reply(body, None)` with its raw reply body, or `on_reply(None, error)`
+        with the RpcUnavailable or RpcTimeout `call` would raise, once, when that happens.
 
         For callers that answer from a callback rather than a task (the HTTP
-        gateway); a future nobody waits for any more is dropped by its reply or
-        its timeout.  RpcUnavailable at once when not connected.
+        gateway): no future and no loop iteration between the reply and its
+        answer.  RpcUnavailable at once (raised) when not connected.
         """
-        return self._send(command, body, req_id, timeout)[1]
+        self._send(command, body, req_id, timeout, _Answer(on_reply, self.log))
 
-    def _send(self, command: int, body: bytes, req_id: int, timeout: float) -> tuple[int, asyncio.Future[bytes]]:
+    def _send(self, command: int, body: bytes, req_id: int, timeout: float,
+              answer: _Answer | None = None) -> tuple[int, asyncio.Future[bytes] | _Answer]:
         connection = self._connection
         if connection is None:
             raise RpcUnavailable(f"{self.name} is not connected")
@@ -179,7 +213,7 @@ class RpcClient:
         self._sequence = sequence
         frame = encode_frame(command, PKG_REQUEST, sequence, req_id, body)
         loop = connection.loop
-        future: asyncio.Future[bytes] = loop.create_future()
+        future = loop.create_future() if answer is None else answer
         pending[sequence] = future
         connection.send(frame)
         deadline = loop.time() + timeout

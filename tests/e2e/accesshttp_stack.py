@@ -26,6 +26,7 @@ import orjson
 
 from common.rpc import FrameDecoder, encode_heartbeat_reply, encode_reply
 from tests.support import (
+    MYSQL,
     Broker,
     Daemon,
     base_config,
@@ -237,7 +238,7 @@ def readhistory_config(workdir: Path, database: str) -> dict[str, Any]:
     config = base_config("readhistory", workdir)
     config.update({
         "svr": {"bind": [f"tcp@127.0.0.1:{free_port()}"], "max_pkg_size": 1000000, "heartbeat_check": False},
-        "db_history": {"host": "127.0.0.1", "user": "root", "pass": "", "name": database},
+        "db_history": {"host": MYSQL["host"], "port": MYSQL["port"], "user": "root", "pass": "", "name": database},
         "worker_num": 2,
     })
     return config

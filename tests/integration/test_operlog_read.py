@@ -112,6 +112,26 @@ async def test_a_catalog_lists_the_daily_tables_again_when_asked_or_when_old(db:
     assert await read_all(db, 0, 100, OperlogCatalog(max_age=0)) == written + later
 
 
+async def test_a_log_of_one_table_is_read_without_asking_where_it_ends(db: Database,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """With one daily table there is nothing to choose: no MAX(id) per read (a follower reads after every
+    commit or two); the same rows come back, and nothing after the end."""
+    written = await write(db, details(40))
+    asked: list[str] = []
+    fetchall = db.fetchall
+
+    async def recorded(sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
+        asked.append(sql)
+        return await fetchall(sql, params)
+
+    monkeypatch.setattr(db, "fetchall", recorded)
+    catalog = OperlogCatalog(max_age=3600)
+    assert await read_all(db, 0, 100, catalog) == written
+    assert await read_all(db, 25, 100, catalog) == written[25:]
+    assert await read_all(db, 40, 100, catalog) == []
+    assert not [sql for sql in asked if "MAX(" in sql]
+
+
 async def test_mysql_sends_a_page_as_one_json_text_with_whole_number_times_as_floats(db: Database) -> None:
     written = await write(db, details(30))
     table = operlog_table(time.time())

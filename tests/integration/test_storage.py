@@ -13,9 +13,11 @@ from common.storage import (
     Database,
     DatabaseError,
     InsertRows,
+    MysqlDatabase,
     Statement,
     UnexpectedRowCount,
     fetch_packed,
+    open_database,
 )
 from tests.support import scratch_database
 
@@ -196,3 +198,29 @@ async def test_sqlite_rows_as_text_go_first_in_one_transaction(tmp_path: Path) -
         assert await db.transact([Statement("UPDATE pos SET at = 3 WHERE id = 1", expect=1),
                                   InsertRows("t", columns, ["(600,'z',2.5)"], rows_text=True)]) == [1, 1]
         assert await db.fetchall("SELECT txt, num FROM t WHERE id = 600") == [("z", 2.5)]
+
+
+async def test_a_read_ends_its_snapshot_in_the_same_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """fetchall sends its COMMIT with the SELECT (one query to the server), and the next read still sees
+    what another connection committed meanwhile; a statement ending in a comment keeps its COMMIT."""
+    import aiomysql.connection
+
+    async with scratch_database("mysql", tmp_path, "t_storage_read") as db:
+        assert isinstance(db, MysqlDatabase)
+        other = open_database(db.config)
+        await db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+        commands: list[bytes] = []
+        send = aiomysql.connection.Connection._execute_command
+
+        async def counted(conn: object, command: int, sql: str | bytes) -> None:
+            commands.append(sql if isinstance(sql, bytes) else sql.encode())
+            await send(conn, command, sql)
+
+        monkeypatch.setattr(aiomysql.connection.Connection, "_execute_command", counted)
+        assert await db.fetchall("SELECT id FROM t") == []
+        assert len(commands) == 1 and commands[0].endswith(b"\n;COMMIT")
+        await other.execute("INSERT INTO t (id) VALUES (1)")
+        assert await db.fetchall("SELECT id FROM t -- a closing comment") == [(1,)]
+        await other.execute("INSERT INTO t (id) VALUES (2)")
+        assert await db.fetchall("SELECT id FROM t ORDER BY id") == [(1,), (2,)]
+        await other.close()

@@ -10,12 +10,16 @@ from collections.abc import AsyncIterator
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from accesshttp.config import load_config
+from accesshttp.gateway import Gateway
 from accesshttp.http_server import Request
-from accesshttp.metering import REQUESTS, call_method, metered, reply_code
+from accesshttp.metering import REQUESTS, reply_code
 from accesshttp.responses import RawResponse, respond, respond_and_close
-from common.config import ServerConfig, parse_address
+from common.config import Address, Section, ServerConfig, parse_address
 from common.metrics import DaemonMetrics, Histogram, json_rpc_error_code
 from common.monitor import CHECK_TIMEOUT, MonitorServer, Readiness
+from common.rpc.client import _StreamConnection
+from common.rpc.codec import FrameDecoder, encode_reply
 from common.worker_metrics import labelled, merged
 from matchengine.commit_times import RESOLUTION, CommitTimes
 from tests.support import free_port
@@ -156,22 +160,82 @@ async def test_a_bare_probe_and_a_silent_peer_are_let_go(monitor: tuple[int, Rea
     assert (await request(port, b"GET /healthz HTTP/1.1\r\n\r\n")).startswith(b"HTTP/1.1 200 ")
 
 
+class _Transport:
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def writelines(self, data: list[bytes]) -> None:
+        self.written.extend(data)
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_extra_info(self, name: str) -> None:
+        return None
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
 def test_accesshttp_labels_known_unknown_and_invalid_calls() -> None:
-    known = frozenset({"order.put_limit"})
+    """The gateway counts each answer under the method it parsed, with the error code of the answer it sent
+    (`reply_code`), as the pattern-reading wrapper before it did."""
+    config = load_config(Section({
+        "svr": {"bind": ["tcp@127.0.0.1:1"], "max_pkg_size": 102400},
+        "monitor": {"bind": ["tcp@127.0.0.1:2"], "max_pkg_size": 1024},
+        **{name: {"name": name, "addr": [f"tcp@127.0.0.1:{3 + i}"], "max_pkg_size": 2000000}
+           for i, name in enumerate(("matchengine", "marketprice", "readhistory"))},
+        "log": {"path": "/tmp/metrics_labels", "flag": "fatal"}, "alert": {"host": "t", "addr": "127.0.0.1:9"},
+    }))
 
-    def post(body: bytes) -> Request:
-        return Request("POST", b"/", (1, 1), True, [], body)
+    async def scenario() -> list[tuple[str, int | str]]:
+        gateway = Gateway(config)
+        client = gateway.clients["matchengine"]
+        client._loop = asyncio.get_running_loop()
+        engine = _StreamConnection(client, Address("tcp", "127.0.0.1", 3))
+        engine_out = _Transport()
+        engine.connection_made(engine_out)  # type: ignore[arg-type]
+        client._connection = engine
+        seen: list[tuple[str, int | str]] = []
 
-    assert call_method(post(b'{"id": 1, "method": "order.put_limit", "params": []}'), known) == "order.put_limit"
-    assert call_method(post(b'{"id": 1, "method": "made.up", "params": []}'), known) == "(unknown)"
-    assert call_method(post(b"not json"), known) == "(invalid)"
-    assert call_method(Request("GET", b"/ui/", (1, 1), True, [], b""), known) == "GET"
-    assert reply_code(respond(post(b""), 200, b'{"error": null, "result": 1, "id": 1}')) == 0
-    assert reply_code(respond(post(b""), 404, b'{"error": {"code": 4, "message": "x"}, "result": null}')) == 4
+        async def call(body: bytes | None, reply: bytes = b"", method: str = "POST", path: bytes = b"/") -> None:
+            answered: list[RawResponse] = []
+            before = dict(REQUESTS.received), dict(REQUESTS.errors)
+            gateway.handle(Request(method, path, (1, 1), True, [], body or b""), answered.append)
+            await asyncio.sleep(0)
+            for frame in FrameDecoder(10_000_000).feed(b"".join(engine_out.written)):
+                engine.data_received(encode_reply(frame, reply))
+            engine_out.written.clear()
+            grown = [label for label, count in REQUESTS.received.items() if count != before[0].get(label, 0)]
+            errors = [key for key, count in REQUESTS.errors.items() if count != before[1].get(key, 0)]
+            assert len(answered) == 1 and len(grown) == 1
+            code = errors[0][1] if errors else 0
+            assert not errors or errors[0][0] == grown[0]
+            assert code == reply_code(answered[0])
+            seen.append((str(grown[0]), code))
+
+        put = b'{"id": 1, "method": "order.put_limit", "params": [1, "BTCUSDT"]}'
+        await call(put, b'{"error":null,"result":1,"id":1}')
+        await call(put, b'{"error": {"code": 10, "message": "balance not enough"}, "result": null, "id": 1}')
+        await call(put, b"")
+        await call(b'{"id": 1, "method": "made.up", "params": []}')
+        await call(b"not json")
+        await call(b'{"method": "order.put_limit", "id": "not an integer"}')
+        await call(b'{"id": 2, "params": [{"method": "asset.list"}], "method": "order.put_limit"}', b'{"error": null}')
+        await call(None, method="GET", path=b"/openrpc.json")
+        await call(None, method="HEAD")
+        client._connection = None
+        await call(put)
+        return seen
+
+    assert asyncio.run(scenario()) == [
+        ("order.put_limit", 0), ("order.put_limit", 10), ("order.put_limit", 0), ("(unknown)", 4),
+        ("(invalid)", 1), ("(invalid)", 1), ("order.put_limit", 0), ("GET", "http_200"), ("(invalid)", "http_400"),
+        ("order.put_limit", "http_500")]
+    assert reply_code(respond(Request("POST", b"/", (1, 1), True, [], b""), 200,
+                              b'{"error": null, "result": 1, "id": 1}')) == 0
     assert reply_code(respond_and_close(500)) == "http_500"
 
-    answered: list[RawResponse] = []
-    handle = metered(lambda request, send: send(respond_and_close(400)), known)
-    before = REQUESTS.received["(invalid)"]
-    handle(post(b'{"method": "order.put_limit", "id": "not an integer"}'), answered.append)
-    assert len(answered) == 1 and REQUESTS.received["(invalid)"] == before + 1

@@ -666,6 +666,43 @@ def test_calls_in_flight_fail_fast_when_the_connection_closes(run: Runner[None])
     run(scenario())
 
 
+def test_request_answers_through_its_callback(run: Runner[None], caplog: pytest.LogCaptureFixture) -> None:
+    """`request`: the reply body, a time-out or a closed connection reach the callback once, in the call
+    that delivers them; a callback that raises is logged and the connection goes on."""
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        answers: list[tuple[bytes | None, BaseException | None]] = []
+
+        def on_reply(body: bytes | None, error: BaseException | None) -> None:
+            answers.append((body, error))
+
+        def failing(body: bytes | None, error: BaseException | None) -> None:
+            raise ValueError("callback bug")
+
+        async with rpc_server({101: echo, 102: lambda p: loop.create_future()}) as server, \
+                rpc_client([tcp(server)], reconnect_timeout=5) as client:
+            client.request(101, b'["a"]', on_reply, req_id=-7, timeout=5)
+            assert await eventually(lambda: len(answers) == 1, 5)
+            assert answers[0][1] is None and orjson.loads(answers[0][0] or b"") == \
+                {"error": None, "result": ["a"], "id": -7}
+            client.request(102, b"[]", on_reply, timeout=0.1)
+            assert await eventually(lambda: len(answers) == 2, 5)
+            assert answers[1][0] is None and isinstance(answers[1][1], RpcTimeout)
+            client.request(101, b"[]", failing, timeout=5)
+            assert await eventually(lambda: client.pending_count == 0, 5)
+            assert "reply callback failed" in caplog.text and client.connected
+            assert await client.call_json(101, ["still"], timeout=5) == ["still"]
+            client.request(102, b"[]", on_reply, timeout=30)
+            await server.close()
+            assert await eventually(lambda: len(answers) == 3, 5)
+            assert isinstance(answers[2][1], RpcUnavailable)
+            with pytest.raises(RpcUnavailable):
+                client.request(101, b"[]", on_reply, timeout=5)
+            await asyncio.sleep(0.05)
+            assert len(answers) == 3  # each call answered once
+    run(scenario())
+
+
 def test_reconnect_after_server_restart_on_same_port(run: Runner[None]) -> None:
     async def scenario() -> None:
         async with rpc_server({101: lambda p: "first"}) as first:
