@@ -7,9 +7,9 @@ Fields beyond the original's, all optional:
   `commit_interval` (0.002 s): the longest a group commit waits to gather rows.
   `max_publish_lag` (200000): operations the history/message publisher may be
       behind before writes are refused with "service unavailable".
-  `history_interval` (2.0 s): while operations keep coming, the longest their
-      history rows gather before they are written (fewer, larger statements);
-      when operations pause for 0.1 s, what gathered is written at once.
+  `history_interval` (0.5 s): while operations keep coming, the longest their
+      history rows gather before they are written (longer: fewer, larger
+      statements); when operations pause for 0.1 s, what gathered is written.
   `publisher` (true): run the history/message publisher as a child process.
   `exchange_file` (none): a JSON file holding `assets` and `markets` instead of
       this file (which then has neither); assets and markets added live are
@@ -84,7 +84,7 @@ class EngineConfig:
     slice_interval: int = 86400
     slice_keeptime: int = 259200
     history_thread: int = 10
-    history_interval: float = 2.0
+    history_interval: float = 0.5
     cache_timeout: float = 0.45
     durable_reply: bool = True
     commit_interval: float = 0.002
@@ -236,7 +236,7 @@ def load_config(sec: Section) -> EngineConfig:
         slice_interval=sec.int("slice_interval", 86400, min=1),
         slice_keeptime=sec.int("slice_keeptime", 259200, min=1),
         history_thread=sec.int("history_thread", 10, min=1),
-        history_interval=sec.real("history_interval", 2.0, min=0.01),
+        history_interval=sec.real("history_interval", 0.5, min=0.01),
         cache_timeout=sec.real("cache_timeout", 0.45, min=0),
         durable_reply=durable_reply,
         commit_interval=sec.real("commit_interval", 0.002, min=0),

@@ -82,8 +82,8 @@ def test_the_interval_is_configured(tmp_path: Path) -> None:
     def engine(**extra: Any) -> Any:
         return load_config(Section(engine_config(tmp_path, log_db="l", history_db="h", brokers="127.0.0.1:9", **extra)))
 
-    assert engine().history_interval == history_writer.HISTORY_INTERVAL == 2.0
-    assert engine(history_interval=0.5).history_interval == 0.5
+    assert engine().history_interval == history_writer.HISTORY_INTERVAL == 0.5
+    assert engine(history_interval=2).history_interval == 2.0
     with pytest.raises(ConfigError, match="history_interval"):
         engine(history_interval=0)
     with pytest.raises(ConfigError, match="history_interval"):
