@@ -580,7 +580,7 @@ class Market:
                 add_entry(taker_available, money, deal, money_save, exact_deal)
                 if listener is not None:
                     self._trade_row(time, taker_user, money, deal, taker.id, price, amount, None)
-                if ask_fee > ZERO:
+                if ask_fee:  # a fee is a value times a rate of at least 0: not zero is above zero
                     take_entry(taker_available, money, ask_fee, money_save, exact_money_fee)
                     if listener is not None:
                         self._trade_row(time, taker_user, money, -ask_fee, taker.id, price, amount, taker_rate)
@@ -598,7 +598,7 @@ class Market:
                 add_entry(maker_available, stock, amount, stock_save, exact_stock)
                 if listener is not None:
                     self._trade_row(time, maker_user, stock, amount, maker.id, price, amount, None)
-                if bid_fee > ZERO:
+                if bid_fee:
                     take_entry(maker_available, stock, bid_fee, stock_save, exact_stock)
                     if listener is not None:
                         self._trade_row(time, maker_user, stock, -bid_fee, maker.id, price, amount,
@@ -725,7 +725,7 @@ class Market:
         add_entry(taker_available, stock, amount, stock_save, exact_stock)
         if listener is not None:
             self._trade_row(time, taker_user, stock, amount, taker.id, price, amount, None)
-        if bid_fee > ZERO:
+        if bid_fee:
             take_entry(taker_available, stock, bid_fee, stock_save, exact_stock)
             if listener is not None:
                 self._trade_row(time, taker_user, stock, -bid_fee, taker.id, price, amount, taker.taker_fee)
@@ -743,7 +743,7 @@ class Market:
         add_entry(maker_available, money, deal, money_save, exact_deal)
         if listener is not None:
             self._trade_row(time, maker_user, money, deal, maker.id, price, amount, None)
-        if ask_fee > ZERO:
+        if ask_fee:
             take_entry(maker_available, money, ask_fee, money_save, self.exact_money_fee)
             if listener is not None:
                 self._trade_row(time, maker_user, money, -ask_fee, maker.id, price, amount, maker.maker_fee)
