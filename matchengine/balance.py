@@ -15,6 +15,14 @@ first entry and kept for good, never replaced or dropped: an order holds its
 owner's available and frozen dicts (`hold`) and the matching loops change them
 through `add_entry` / `sub_entry` (`take_entry`) with no lookup of the user, the same
 arithmetic as `add_available` / `sub_available` and the rest.
+
+Every stored entry holds exactly `prec_save` decimals: each change cuts it so,
+and a slice's entries are cut as they load (`restore`).  A change by a value
+with no more decimals than that therefore needs no cut (`exact`, which the
+matching loops pass where their market's precisions guarantee it, see
+`Market.exact_*`): the sum or difference already has exactly `prec_save`
+decimals, and the cut, a quantize to the value's own exponent, would change
+nothing.
 """
 
 from __future__ import annotations
@@ -25,6 +33,10 @@ from decimal import Decimal
 from typing import Final
 
 from common.decimals import ZERO, cut, quantum, rescale
+
+EXACT_PREC_MAX: Final = 14
+"""The largest prec_save at which entries are changed without a cut (`exact`): an entry below 10^20 then has
+at most 34 digits, the context's precision, so its sums and differences are never rounded."""
 
 AVAILABLE: Final = 1
 FREEZE: Final = 2
@@ -135,12 +147,14 @@ class Balances:
         return True
 
     def restore(self, user: int, kind: int, asset: str, value: Decimal) -> None:
-        """Store an entry exactly as a snapshot recorded it (zero-valued entries included)."""
+        """Store an entry as a snapshot recorded it (zero-valued entries included), cut to the asset's
+        prec_save: a no-op for what this engine wrote, and what keeps every stored entry at exactly
+        prec_save decimals, which the matching loops rely on (`exact`)."""
         table = self._table(kind)
         entries = table.get(user)
         if entries is None:
             entries = table[user] = {}
-        entries[asset] = value
+        entries[asset] = cut(value, self._quanta[asset])
 
     def add_available(self, user: int, asset: str, value: Decimal) -> None:
         _add(self.available, user, asset, value, self._quanta[asset])
@@ -156,19 +170,19 @@ class Balances:
         return not value < ZERO and self.hold(user, asset, value) is not None
 
     def hold(self, user: int, asset: str, value: Decimal, available: dict[str, Decimal] | None = None,
-             ) -> tuple[dict[str, Decimal], dict[str, Decimal]] | None:
+             exact: bool = False) -> tuple[dict[str, Decimal], dict[str, Decimal]] | None:
         """`freeze` of a `value` that is not negative, and the user's available and frozen entries for the
         order that holds the funds to keep; None if it cannot apply.  `available`: the user's available
-        entries, where the caller has them."""
+        entries, where the caller has them; `exact` as `take_entry` takes it."""
         quant = self._quanta[asset]
         if available is None:
             available = self.available.get(user)
-        if available is None or not take_entry(available, asset, value, quant):
+        if available is None or not take_entry(available, asset, value, quant, exact):
             return None
         frozen = self.frozen.get(user)
         if frozen is None:
             frozen = self.frozen[user] = {}
-        add_entry(frozen, asset, value, quant)
+        add_entry(frozen, asset, value, quant, exact)
         return available, frozen
 
     def unfreeze(self, user: int, asset: str, value: Decimal) -> bool:
@@ -228,11 +242,12 @@ def entry_value(entries: dict[str, Decimal] | None, asset: str) -> Decimal:
     return entries.get(asset, ZERO)
 
 
-def add_entry(entries: dict[str, Decimal], asset: str, value: Decimal, quant: Decimal) -> None:
-    """Add `value` to one user's entry of `asset` (`quant`: the asset's save quantum)."""
+def add_entry(entries: dict[str, Decimal], asset: str, value: Decimal, quant: Decimal, exact: bool = False) -> None:
+    """Add `value` to one user's entry of `asset` (`quant`: the asset's save quantum).  `exact`: `value` has
+    at most prec_save decimals and prec_save is at most EXACT_PREC_MAX, so a sum with the entry needs no cut."""
     current = entries.get(asset)
     if current is not None:
-        entries[asset] = cut(current + value, quant)
+        entries[asset] = current + value if exact else cut(current + value, quant)
     elif value:
         entries[asset] = cut(value, quant)
 
@@ -245,9 +260,10 @@ def sub_entry(entries: dict[str, Decimal] | None, asset: str, value: Decimal, qu
     return take_entry(entries, asset, value, quant)
 
 
-def take_entry(entries: dict[str, Decimal] | None, asset: str, value: Decimal, quant: Decimal) -> bool:
+def take_entry(entries: dict[str, Decimal] | None, asset: str, value: Decimal, quant: Decimal,
+               exact: bool = False) -> bool:
     """`sub_entry` of a `value` the caller knows is not negative (the matching loops' amounts, deals and
-    fees), without comparing it to zero again."""
+    fees), without comparing it to zero again; `exact` as `add_entry` takes it."""
     if entries is None:
         return False
     current = entries.get(asset)
@@ -255,7 +271,7 @@ def take_entry(entries: dict[str, Decimal] | None, asset: str, value: Decimal, q
         return False
     result = current - value
     if result:
-        entries[asset] = cut(result, quant)
+        entries[asset] = result if exact else cut(result, quant)
     else:
         del entries[asset]
     return True

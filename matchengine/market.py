@@ -26,7 +26,7 @@ from decimal import ROUND_DOWN, Decimal
 from common.decimals import ZERO, fmt, quantum
 from common.errors import RpcError
 
-from .balance import Balances, add_entry, entry_value, take_entry
+from .balance import EXACT_PREC_MAX, Balances, add_entry, entry_value, take_entry
 from .events import TradeListener
 from .order import (
     ASK,
@@ -227,6 +227,9 @@ class Market:
         "balances",
         "bids",
         "checked_last",
+        "exact_deal",
+        "exact_money_fee",
+        "exact_stock",
         "last",
         "listener",
         "money",
@@ -250,6 +253,8 @@ class Market:
         self.stock_quantum = quantum(spec.stock_prec)
         self.stock_save = balances.save_quantum(spec.stock)
         self.money_save = balances.save_quantum(spec.money)
+        self.exact_stock, self.exact_deal, self.exact_money_fee = exact_changes(
+            spec, balances.assets[spec.stock].prec_save, balances.assets[spec.money].prec_save)
         self.stp = spec.stp
         self.balances = balances
         self.seq = seq
@@ -530,6 +535,7 @@ class Market:
         listener = self.listener
         stock, money = self.stock, self.money
         stock_save, money_save = self.stock_save, self.money_save
+        exact_stock, exact_deal, exact_money_fee = self.exact_stock, self.exact_deal, self.exact_money_fee
         seq = self.seq
         taker_user = taker.user
         taker_price = taker.price
@@ -568,14 +574,14 @@ class Market:
                 taker.deal_money += deal
                 taker.deal_fee += ask_fee
                 taker_available = self._available(taker)
-                take_entry(taker_available, stock, amount, stock_save)
+                take_entry(taker_available, stock, amount, stock_save, exact_stock)
                 if listener is not None:
                     self._trade_row(time, taker_user, stock, -amount, taker.id, price, amount, None)
-                add_entry(taker_available, money, deal, money_save)
+                add_entry(taker_available, money, deal, money_save, exact_deal)
                 if listener is not None:
                     self._trade_row(time, taker_user, money, deal, taker.id, price, amount, None)
-                if ask_fee > ZERO:
-                    take_entry(taker_available, money, ask_fee, money_save)
+                if ask_fee:  # a fee is a value times a rate of at least 0: not zero is above zero
+                    take_entry(taker_available, money, ask_fee, money_save, exact_money_fee)
                     if listener is not None:
                         self._trade_row(time, taker_user, money, -ask_fee, taker.id, price, amount, taker_rate)
 
@@ -585,15 +591,15 @@ class Market:
                 maker.deal_stock += amount
                 maker.deal_money += deal
                 maker.deal_fee += bid_fee
-                take_entry(self._frozen(maker), money, deal, money_save)
+                take_entry(self._frozen(maker), money, deal, money_save, exact_deal)
                 if listener is not None:
                     self._trade_row(time, maker_user, money, -deal, maker.id, price, amount, None)
                 maker_available = self._available(maker)
-                add_entry(maker_available, stock, amount, stock_save)
+                add_entry(maker_available, stock, amount, stock_save, exact_stock)
                 if listener is not None:
                     self._trade_row(time, maker_user, stock, amount, maker.id, price, amount, None)
-                if bid_fee > ZERO:
-                    take_entry(maker_available, stock, bid_fee, stock_save)
+                if bid_fee:
+                    take_entry(maker_available, stock, bid_fee, stock_save, exact_stock)
                     if listener is not None:
                         self._trade_row(time, maker_user, stock, -bid_fee, maker.id, price, amount,
                                         maker.maker_fee)
@@ -710,16 +716,17 @@ class Market:
         listener = self.listener
         stock, money = self.stock, self.money
         stock_save, money_save = self.stock_save, self.money_save
+        exact_stock, exact_deal = self.exact_stock, self.exact_deal
         taker_user = taker.user
         taker_available = self._available(taker)
-        take_entry(taker_available, money, deal, money_save)
+        take_entry(taker_available, money, deal, money_save, exact_deal)
         if listener is not None:
             self._trade_row(time, taker_user, money, -deal, taker.id, price, amount, None)
-        add_entry(taker_available, stock, amount, stock_save)
+        add_entry(taker_available, stock, amount, stock_save, exact_stock)
         if listener is not None:
             self._trade_row(time, taker_user, stock, amount, taker.id, price, amount, None)
-        if bid_fee > ZERO:
-            take_entry(taker_available, stock, bid_fee, stock_save)
+        if bid_fee:
+            take_entry(taker_available, stock, bid_fee, stock_save, exact_stock)
             if listener is not None:
                 self._trade_row(time, taker_user, stock, -bid_fee, taker.id, price, amount, taker.taker_fee)
 
@@ -729,15 +736,15 @@ class Market:
         maker.deal_stock += amount
         maker.deal_money += deal
         maker.deal_fee += ask_fee
-        take_entry(self._frozen(maker), stock, amount, stock_save)
+        take_entry(self._frozen(maker), stock, amount, stock_save, exact_stock)
         if listener is not None:
             self._trade_row(time, maker_user, stock, -amount, maker.id, price, amount, None)
         maker_available = self._available(maker)
-        add_entry(maker_available, money, deal, money_save)
+        add_entry(maker_available, money, deal, money_save, exact_deal)
         if listener is not None:
             self._trade_row(time, maker_user, money, deal, maker.id, price, amount, None)
-        if ask_fee > ZERO:
-            take_entry(maker_available, money, ask_fee, money_save)
+        if ask_fee:
+            take_entry(maker_available, money, ask_fee, money_save, self.exact_money_fee)
             if listener is not None:
                 self._trade_row(time, maker_user, money, -ask_fee, maker.id, price, amount, maker.maker_fee)
 
@@ -762,10 +769,10 @@ class Market:
         self.insert(order)
         if order.side == ASK:
             order.freeze = order.left
-            held = self.balances.hold(order.user, self.stock, order.left, order.available_entries)
+            held = self.balances.hold(order.user, self.stock, order.left, order.available_entries, self.exact_stock)
         else:
             order.freeze = order.price * order.left
-            held = self.balances.hold(order.user, self.money, order.freeze, order.available_entries)
+            held = self.balances.hold(order.user, self.money, order.freeze, order.available_entries, self.exact_deal)
         if held is not None:
             order.available_entries, order.frozen_entries = held
 
@@ -806,11 +813,11 @@ class Market:
         freeze = order.freeze
         if freeze > ZERO:
             if order.side == ASK:
-                asset, quant = self.stock, self.stock_save
+                asset, quant, exact = self.stock, self.stock_save, self.exact_stock
             else:
-                asset, quant = self.money, self.money_save
-            if take_entry(self._frozen(order), asset, freeze, quant):  # Balances.unfreeze, on the held entries
-                add_entry(self._available(order), asset, freeze, quant)
+                asset, quant, exact = self.money, self.money_save, self.exact_deal
+            if take_entry(self._frozen(order), asset, freeze, quant, exact):  # Balances.unfreeze, on the held entries
+                add_entry(self._available(order), asset, freeze, quant, exact)
         del self.orders[order.id]
         del self.users[order.user][order.id]
         if self.listener is not None and order.deal_stock > ZERO:
@@ -871,6 +878,25 @@ class Market:
             "bid_count": self.bids.count,
             "bid_amount": fmt(_sum_left(self.bids)),
         }
+
+
+def exact_changes(spec: MarketSpec, stock_save: int, money_save: int) -> tuple[bool, bool, bool]:
+    """Which balance changes of the market's deals need no cut (balance.add_entry's `exact`): (stock amounts
+    and stock fees, deal values and money frozen for bids, money fees).
+
+    Amounts, prices and fee rates are parsed to exactly their precision's decimals (where it is above 0;
+    at 0 they keep the decimals they were given), so a product has at most the sum of its factors'
+    precisions, and a sum or difference at most its terms' most: amounts and `left` at most stock_prec,
+    stock fees (amount x rate) stock_prec + fee_prec, deal values and a bid's freeze (price x amount)
+    stock_prec + money_prec, money fees (deal x rate) all three.  A change is exact where that is at most
+    the asset's prec_save (and prec_save at most EXACT_PREC_MAX)."""
+    if not (spec.stock_prec > 0 and spec.money_prec > 0 and spec.fee_prec > 0):
+        return False, False, False
+    stock_ok = stock_save <= EXACT_PREC_MAX
+    money_ok = money_save <= EXACT_PREC_MAX
+    return (stock_ok and spec.stock_prec + spec.fee_prec <= stock_save,
+            money_ok and spec.stock_prec + spec.money_prec <= money_save,
+            money_ok and spec.stock_prec + spec.money_prec + spec.fee_prec <= money_save)
 
 
 def _sum_left(side: BookSide) -> Decimal:
