@@ -35,36 +35,9 @@ from bench.harness import spread
 from common.config import Address, Section
 from common.rpc.client import _StreamConnection
 from common.rpc.codec import FrameDecoder, encode_reply
+from tests.support import RecordingTransport
 
 _DATE = re.compile(rb"\r\nDate: [^\r]*")
-
-
-class Transport:
-    """What the connections need of a transport; written bytes kept in `written`."""
-
-    def __init__(self) -> None:
-        self.written: list[bytes] = []
-
-    def write(self, data: bytes) -> None:
-        self.written.append(data)
-
-    def writelines(self, data: list[bytes]) -> None:
-        self.written.extend(data)
-
-    def is_closing(self) -> bool:
-        return False
-
-    def set_write_buffer_limits(self, high: int) -> None:
-        pass
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-    def get_extra_info(self, name: str) -> Any:
-        return None
-
-    def close(self) -> None:
-        raise AssertionError("closed")
 
 
 def http_request(seq: int, rnd: random.Random) -> bytes:
@@ -90,14 +63,14 @@ async def run(requests: int, connections: int, digest: Any = None) -> float:
     client = gateway.clients["matchengine"]
     client._loop = asyncio.get_running_loop()
     engine = _StreamConnection(client, Address("tcp", "127.0.0.1", 3, ""))
-    engine_out = Transport()
+    engine_out = RecordingTransport()
     engine.connection_made(engine_out)  # type: ignore[arg-type]
     client._connection = engine
     server = HttpServer(gateway.handle, body_limit=102400, keep_alive=60.0, linger=2.0)
     conns = []
     for _ in range(connections):
         conn = server()
-        transport = Transport()
+        transport = RecordingTransport()
         conn.connection_made(transport)  # type: ignore[arg-type]
         conns.append((conn, transport))
     rnd = random.Random(1)

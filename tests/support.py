@@ -315,6 +315,35 @@ class Daemon:
             time.sleep(0.05)
 
 
+class RecordingTransport:
+    """Stands in for a connection's socket in-process: what is written is kept in `written`; a close is a
+    failure of the test or bench that uses it."""
+
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def writelines(self, data: list[bytes]) -> None:
+        self.written.extend(data)
+
+    def is_closing(self) -> bool:
+        return False
+
+    def set_write_buffer_limits(self, high: int) -> None:
+        """Nothing is ever buffered here."""
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def get_extra_info(self, name: str) -> Any:
+        return None
+
+    def close(self) -> None:
+        raise AssertionError("closed")
+
+
 def base_config(name: str, workdir: Path) -> dict[str, Any]:
     return {
         "log": {"path": str(workdir / "log" / name), "flag": "fatal,error,warn,info"},

@@ -22,7 +22,7 @@ from common.rpc.client import _StreamConnection
 from common.rpc.codec import FrameDecoder, encode_reply
 from common.worker_metrics import labelled, merged
 from matchengine.commit_times import RESOLUTION, CommitTimes
-from tests.support import free_port
+from tests.support import RecordingTransport, free_port
 
 
 def samples(metrics: DaemonMetrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -160,26 +160,6 @@ async def test_a_bare_probe_and_a_silent_peer_are_let_go(monitor: tuple[int, Rea
     assert (await request(port, b"GET /healthz HTTP/1.1\r\n\r\n")).startswith(b"HTTP/1.1 200 ")
 
 
-class _Transport:
-    def __init__(self) -> None:
-        self.written: list[bytes] = []
-
-    def write(self, data: bytes) -> None:
-        self.written.append(data)
-
-    def writelines(self, data: list[bytes]) -> None:
-        self.written.extend(data)
-
-    def is_closing(self) -> bool:
-        return False
-
-    def get_extra_info(self, name: str) -> None:
-        return None
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-
 def test_accesshttp_labels_known_unknown_and_invalid_calls() -> None:
     """The gateway counts each answer under the method it parsed, with the error code of the answer it sent
     (`reply_code`), as the pattern-reading wrapper before it did."""
@@ -196,7 +176,7 @@ def test_accesshttp_labels_known_unknown_and_invalid_calls() -> None:
         client = gateway.clients["matchengine"]
         client._loop = asyncio.get_running_loop()
         engine = _StreamConnection(client, Address("tcp", "127.0.0.1", 3))
-        engine_out = _Transport()
+        engine_out = RecordingTransport()
         engine.connection_made(engine_out)  # type: ignore[arg-type]
         client._connection = engine
         seen: list[tuple[str, int | str]] = []
