@@ -1,6 +1,8 @@
-"""A publishing round that ends otherwise than by its own retries (a cancel escaping from aiokafka, an
-unexpected error) puts its messages back and sends them again; the message position only passes messages
-the broker acknowledged."""
+"""The message publisher through broker faults.  A publishing round that ends otherwise than by its own
+retries (a cancel escaping from aiokafka, an unexpected error) puts its messages back and sends them again;
+the message position only passes messages the broker acknowledged.  A send that is never answered (its
+producer was stopped by another topic's failure) is given up after SEND_TIMEOUT and sent again on a new
+producer, instead of holding the round for ever."""
 
 from __future__ import annotations
 
@@ -127,3 +129,32 @@ async def test_a_cancelled_publisher_keeps_what_it_had_not_published(monkeypatch
     assert publisher.queue.orders == [(5, b"o5"), (6, b"o6a"), (6, b"o6b")]
     assert publisher.queue.deals == [(6, b"d6"), (7, b"d7")]
     assert publisher.position == 0 and positions.saved == []
+
+
+async def test_an_unanswered_send_is_sent_again_on_a_new_producer(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(message_publisher, "SEND_TIMEOUT", 0.2)
+    dead, alive = Broker(answers=False), Broker(answers=True)
+    producers = [dead, alive]
+    publisher = MessagePublisher("127.0.0.1:1", log_db=None, on_progress=lambda: None)  # type: ignore[arg-type]
+
+    async def connect() -> Any:
+        if publisher._producer is None:
+            publisher._producer = producers.pop(0)
+        return publisher._producer
+
+    monkeypatch.setattr(publisher, "_connect_producer", connect)
+    messages = [(7, b"a"), (7, b"b"), (8, b"c")]
+    await asyncio.wait_for(publisher._publish_topic(TOPIC_ORDERS, messages), 5)
+    assert dead.stopped and not alive.stopped
+    assert alive.held == {TOPIC_ORDERS: [b"a", b"b", b"c"]}
+    assert publisher.published[TOPIC_ORDERS] == (8, 0)
+
+
+async def test_a_failure_on_a_replaced_producer_leaves_the_new_one() -> None:
+    old, new = Broker(), Broker()
+    publisher = MessagePublisher("127.0.0.1:1", log_db=None, on_progress=lambda: None)  # type: ignore[arg-type]
+    publisher._producer = new  # another topic's failure replaced `old` already
+    await publisher._reset_producer(old)
+    assert publisher._producer is new and not new.stopped and not old.stopped
+    await publisher._reset_producer(new)
+    assert publisher._producer is None and new.stopped
