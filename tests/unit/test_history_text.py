@@ -64,20 +64,32 @@ def spec_history(rows: HistoryRows) -> dict[str, list[object]]:
     return rows.take()
 
 
-def test_rows_kept_as_text_are_the_rows_rendered() -> None:
-    """With `sql_text` (every history database is MySQL) rows are rendered as they come: the same text the
-    tuples kept for SQLite give, table by table, in order."""
+def as_tuples_and_as_text(session: Callable[[HistoryRows], dict[str, list[object]]], text: str,
+                          ) -> tuple[dict[str, list[object]], dict[str, list[object]]]:
+    """The rows of `session` kept as tuples, and kept as text (HistoryRows' flag `text` set)."""
     histories = []
     for as_text in (False, True):
         rows = HistoryRows()
-        rows.sql_text = as_text
-        histories.append(spec_history(rows))
-    tuples, texts = histories
-    assert set(tuples) == set(texts) and {t.rsplit("_", 1)[0] for t in texts} == {
-        "balance_history", "deal_history", "user_deal_history", "order_history", "order_detail", "stop_history"}
+        setattr(rows, text, as_text)
+        histories.append(session(rows))
+    return histories[0], histories[1]
+
+
+def assert_rendered(tuples: dict[str, list[object]], texts: dict[str, list[object]]) -> None:
+    """`texts` holds, table by table and in order, what the MySQL renderer makes of `tuples`."""
+    assert set(tuples) == set(texts)
     for table, kept in tuples.items():
         render = shape_of(table)[1]
         assert texts[table] == [render(cast(tuple[Any, ...], row)) for row in kept], table
+
+
+def test_rows_kept_as_text_are_the_rows_rendered() -> None:
+    """With `sql_text` (every history database is MySQL) rows are rendered as they come: the same text the
+    tuples kept for SQLite give, table by table, in order."""
+    tuples, texts = as_tuples_and_as_text(spec_history, "sql_text")
+    assert {t.rsplit("_", 1)[0] for t in texts} == {
+        "balance_history", "deal_history", "user_deal_history", "order_history", "order_detail", "stop_history"}
+    assert_rendered(tuples, texts)
 
 
 def quoted_names_history(rows: HistoryRows) -> dict[str, list[object]]:
@@ -103,16 +115,7 @@ def quoted_names_history(rows: HistoryRows) -> dict[str, list[object]]:
 def test_rows_of_names_that_need_escaping_are_the_rows_rendered() -> None:
     """A market, asset or source with a quote in it: the row text written directly is the renderer's, byte for
     byte (the detail of a trade's balance rows is escaped as a whole, as _balance_sql escapes it)."""
-    histories = []
-    for as_text in (False, True):
-        rows = HistoryRows()
-        rows.sql_text = as_text
-        histories.append(quoted_names_history(rows))
-    tuples, texts = histories
-    assert set(tuples) == set(texts)
-    for table, kept in tuples.items():
-        render = shape_of(table)[1]
-        assert texts[table] == [render(cast(tuple[Any, ...], row)) for row in kept], table
+    assert_rendered(*as_tuples_and_as_text(quoted_names_history, "sql_text"))
 
 
 def _sqlite_store(tables: dict[str, list[object]], as_text: bool) -> list[tuple[str, list[tuple[str, ...]]]]:
@@ -141,12 +144,7 @@ def test_rows_kept_as_sqlite_text_store_what_the_tuples_store(
         session: Callable[[HistoryRows], dict[str, list[object]]]) -> None:
     """With `sqlite_sql` (every history database is SQLite) rows are SQLite VALUES text as they come: stored,
     they are the tuples executemany binds, value for value and type for type, table by table, in order."""
-    histories = []
-    for as_text in (False, True):
-        rows = HistoryRows()
-        rows.sqlite_sql = as_text
-        histories.append(session(rows))
-    tuples, texts = histories
+    tuples, texts = as_tuples_and_as_text(session, "sqlite_sql")
     assert set(tuples) == set(texts) and all(isinstance(row, str) for kept in texts.values() for row in kept)
     assert _sqlite_store(texts, True) == _sqlite_store(tuples, False)
 
