@@ -24,11 +24,11 @@ import orjson
 from common.decimals import column_text, fmt
 from common.schema import HISTORY_SHARDS
 from common.sqltext import escape_text as _esc
-from common.sqltext import sqlite_int, sqlite_text
+from common.sqltext import sqlite_int, sqlite_real, sqlite_text
 
 from .order import ASK, BID, MAKER, TAKER, Order
 from .stops import Stop
-from .texts import FMT, DecimalTexts, FloatTexts, RealTexts, column_text_of, sql_quoted, sqlite_quoted
+from .texts import FMT, DecimalTexts, FloatTexts, column_text_of, float_repr, sql_quoted, sqlite_quoted
 
 BALANCE_COLUMNS = ("time", "user_id", "asset", "business", "change", "balance", "detail")
 ORDER_COLUMNS = ("id", "create_time", "finish_time", "user_id", "market", "source", "t", "side", "price", "amount",
@@ -57,8 +57,8 @@ UserDealRow = tuple[float, int, str, int, int, int, int, int, str, str, str, str
 StopRow = tuple[int, float, float, int, str, str, str, int, int, int, str, str, str, str, str, int]
 
 
-_TIME_TEXT: Final = FloatTexts(json=False)
-_REAL_TEXT: Final = RealTexts()
+_TIME_TEXT: Final = FloatTexts(float_repr)
+_REAL_TEXT: Final = FloatTexts(sqlite_real)
 # an order's price and amount (scale 8) and fee rates (scale 4), a deal's price (its maker's)
 _SCALE8: Final = DecimalTexts(8)
 _SCALE4: Final = DecimalTexts(4)
@@ -99,7 +99,7 @@ def _stop_sql(r: StopRow) -> str:
 
 
 # The same rows in SQLite's quoting, stored as executemany stores the tuples: decimal column text and names
-# as TEXT, times as the exact REAL (RealTexts), integers checked to 64 bits.
+# as TEXT, times as the exact REAL (FloatTexts(sqlite_real)), integers checked to 64 bits.
 def _balance_sqlite(r: BalanceRow) -> str:
     at, user, asset, business, change, balance, detail = r
     return (f"({_REAL_TEXT.of(at)},{sqlite_int(user)},{sqlite_quoted(asset)},{sqlite_text(business)},"

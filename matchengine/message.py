@@ -29,7 +29,7 @@ from common.decimals import fmt, sci
 
 from .order import ZERO, Order
 from .stops import Stop
-from .texts import FMT, NAMES_KEPT, SCI, DecimalTexts, FloatTexts, json_quoted, json_string
+from .texts import FMT, NAMES_KEPT, SCI, DecimalTexts, FloatTexts, float_json, json_quoted, json_string
 
 TOPIC_BALANCES = "balances"
 TOPIC_ORDERS = "orders"
@@ -41,7 +41,7 @@ HEADER_KEY = "op"
 
 _FMT: Final = DecimalTexts(FMT)      # an order's price, amount and fee rates
 _SCI: Final = DecimalTexts(SCI)  # a deal's price (its maker's): sci(), unstripped
-_TIMES: Final = FloatTexts(json=True)
+_TIMES: Final = FloatTexts(float_json)
 _SOURCE_PARTS: Final[dict[str, str]] = {}
 
 

@@ -10,9 +10,11 @@ operation share its time.  The caches here hold those texts:
 * `DecimalTexts` knows a Decimal by its identity, not its value: equal
   Decimals may print differently (1.0 and 1.00), and a cached entry keeps
   its object alive, so that an identity seen again is the same value;
-* `sql_quoted`, `sqlite_quoted` and `json_quoted` map a name to its quoted literal;
-* `FloatTexts` keeps the text of the times of the latest rows or messages,
-  `RealTexts` their SQLite expressions.
+* `NameTexts` maps a name to its quoted literal (`sql_quoted`, `sqlite_quoted`,
+  `json_quoted`);
+* `FloatTexts` keeps the text of the times of the latest rows or messages:
+  repr() (`float_repr`), JSON (`float_json`) or SQLite expressions
+  (`common.sqltext.sqlite_real`).
 
 Every cache is bounded: it starts again when full.  Values seen once (a
 deal's amount, a balance) are rendered without any cache: `column_text_of`
@@ -21,13 +23,14 @@ is `common.decimals.column_text` with its common case made cheap.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Final
 
 import orjson
 
 from common.decimals import column_text, fmt, sci
-from common.sqltext import escape_text, sqlite_real, sqlite_text
+from common.sqltext import escape_text, sqlite_text
 
 KEPT: Final = 4096
 FLOATS_KEPT: Final = 100_000
@@ -72,39 +75,43 @@ def column_text_of(value: Decimal, scale: int) -> str:
     return column_text(value, scale)
 
 
-_SQL_QUOTED: Final[dict[str, str]] = {}
-_SQLITE_QUOTED: Final[dict[str, str]] = {}
-_JSON_QUOTED: Final[dict[str, str]] = {}
+class NameTexts:
+    """The literal (`render(name)`) of the names seen lately."""
+
+    def __init__(self, render: Callable[[str], str]) -> None:
+        self.render = render
+        self.kept: dict[str, str] = {}
+
+    def of(self, name: str) -> str:
+        text = self.kept.get(name)
+        if text is None:
+            if len(self.kept) >= NAMES_KEPT:
+                self.kept.clear()
+            text = self.kept[name] = self.render(name)
+        return text
+
+
+def _sql_literal(name: str) -> str:
+    return "'" + escape_text(name) + "'"
+
+
+_SQL_NAMES: Final = NameTexts(_sql_literal)
+_SQLITE_NAMES: Final = NameTexts(sqlite_text)
 
 
 def sql_quoted(name: str) -> str:
     """A single-quoted MySQL string literal of `name`."""
-    text = _SQL_QUOTED.get(name)
-    if text is None:
-        if len(_SQL_QUOTED) >= NAMES_KEPT:
-            _SQL_QUOTED.clear()
-        text = _SQL_QUOTED[name] = "'" + escape_text(name) + "'"
-    return text
+    return _SQL_NAMES.of(name)
 
 
 def sqlite_quoted(name: str) -> str:
     """A SQLite string literal of `name` (common.sqltext.sqlite_text)."""
-    text = _SQLITE_QUOTED.get(name)
-    if text is None:
-        if len(_SQLITE_QUOTED) >= NAMES_KEPT:
-            _SQLITE_QUOTED.clear()
-        text = _SQLITE_QUOTED[name] = sqlite_text(name)
-    return text
+    return _SQLITE_NAMES.of(name)
 
 
 def json_quoted(name: str) -> str:
     """The JSON string of `name` as orjson writes it (non-ASCII as it is, in the UTF-8 of the message)."""
-    text = _JSON_QUOTED.get(name)
-    if text is None:
-        if len(_JSON_QUOTED) >= NAMES_KEPT:
-            _JSON_QUOTED.clear()
-        text = _JSON_QUOTED[name] = json_string(name)
-    return text
+    return _JSON_NAMES.of(name)
 
 
 def json_string(text: str) -> str:
@@ -115,17 +122,17 @@ def json_string(text: str) -> str:
     return orjson.dumps(text).decode()
 
 
+_JSON_NAMES: Final = NameTexts(json_string)
+
+
 class FloatTexts:
-    """The text of the floats (times) of the latest rows or messages: repr(), or with `json` orjson's.
+    """The text (`render(value)`) of the floats (times) of the latest rows or messages.
 
     The rows and messages of an operation come one after another and share its time: that one is
-    compared before any lookup.  repr() is made by orjson too where both write plain decimals
-    (1e-3 <= |value| < 1e16: both the shortest text that reads back as the value, found equal on
-    3 million values, timestamps and random doubles), at a tenth of repr()'s cost; both read back as the
-    same double in any case."""
+    compared before any lookup."""
 
-    def __init__(self, json: bool) -> None:
-        self.json = json
+    def __init__(self, render: Callable[[float], str]) -> None:
+        self.render = render
         self.texts: dict[float, str] = {}
         self.last = 0.0
         self.last_text = ""
@@ -137,28 +144,18 @@ class FloatTexts:
         if text is None or value == 0.0:
             if len(self.texts) >= FLOATS_KEPT:
                 self.texts.clear()
-            plain = self.json or 1e-3 <= abs(value) < 1e16
-            text = self.texts[value] = orjson.dumps(value).decode() if plain else repr(value)
+            text = self.texts[value] = self.render(value)
         self.last, self.last_text = value, text
         return text
 
 
-class RealTexts:
-    """The SQLite expressions (common.sqltext.sqlite_real) of the times of the latest rows: the last one is
-    compared before any lookup, as in FloatTexts."""
+def float_repr(value: float) -> str:
+    """repr(value), made by orjson where both write plain decimals (1e-3 <= |value| < 1e16: both the
+    shortest text that reads back as the value, found equal on 3 million values, timestamps and random
+    doubles), at a tenth of repr()'s cost; both read back as the same double in any case."""
+    return orjson.dumps(value).decode() if 1e-3 <= abs(value) < 1e16 else repr(value)
 
-    def __init__(self) -> None:
-        self.texts: dict[float, str] = {}
-        self.last = 0.0
-        self.last_text = "0.0"
 
-    def of(self, value: float) -> str:
-        if value == self.last and value != 0.0:  # 0.0 and -0.0 are equal but written apart
-            return self.last_text
-        text = self.texts.get(value)
-        if text is None or value == 0.0:
-            if len(self.texts) >= FLOATS_KEPT:
-                self.texts.clear()
-            text = self.texts[value] = sqlite_real(value)
-        self.last, self.last_text = value, text
-        return text
+def float_json(value: float) -> str:
+    """The JSON text of `value`, as orjson writes it."""
+    return orjson.dumps(value).decode()
