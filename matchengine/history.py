@@ -209,13 +209,9 @@ class HistoryRows:
              stock: str, money: str) -> None:
         ask_role = TAKER if taker_side == ASK else MAKER
         bid_role = MAKER if taker_side == ASK else TAKER
-        if self.sql_text:
-            self._deal_text(time, market, deal_id, ask, bid, ask_role, bid_role, price, amount, deal, ask_fee,
-                            bid_fee)
-            return
-        if self.sqlite_sql:
-            self._deal_sqlite(time, market, deal_id, ask, bid, ask_role, bid_role, price, amount, deal, ask_fee,
-                              bid_fee)
+        if self.sql_text or self.sqlite_sql:
+            self._deal_text(self.sqlite_sql, time, market, deal_id, ask, bid, ask_role, bid_role, price, amount,
+                            deal, ask_fee, bid_fee)
             return
         p, a, d = column_text(price, 8), column_text(amount, 8), column_text(deal, 16)
         af, bf = column_text(ask_fee, 16), column_text(bid_fee, 16)
@@ -230,40 +226,23 @@ class HistoryRows:
         tables[_USER_DEAL_TABLES[bid.user % HISTORY_SHARDS]].append(bid_user)
         self.count += 4
 
-    def _deal_text(self, time: float, market: str, deal_id: int, ask: Order, bid: Order, ask_role: int,
-                   bid_role: int, price: Decimal, amount: Decimal, deal: Decimal, ask_fee: Decimal,
+    def _deal_text(self, sqlite: bool, time: float, market: str, deal_id: int, ask: Order, bid: Order,
+                   ask_role: int, bid_role: int, price: Decimal, amount: Decimal, deal: Decimal, ask_fee: Decimal,
                    bid_fee: Decimal) -> None:
-        """The four rows of `deal` as _deal_sql and _user_deal_sql render them, their shared parts once."""
-        t = _TIME_TEXT.of(time)
-        values = f"{_SCALE8.of(price)},{column_text_of(amount, 8)},{column_text_of(deal, 16)},"
-        af, bf = column_text_of(ask_fee, 16), column_text_of(bid_fee, 16)
+        """The four rows of `deal` as text, their shared parts once: MySQL's, as _deal_sql and _user_deal_sql
+        render them, or with `sqlite` SQLite's, stored as the tuples of `deal` are (decimals quoted: TEXT)."""
+        if sqlite:
+            t, q, m = _REAL_TEXT.of(time), "'", sqlite_quoted(market)
+            ask_user, bid_user = sqlite_int(ask.user), sqlite_int(bid.user)
+            ask_id, bid_id, deal_text = sqlite_int(ask.id), sqlite_int(bid.id), sqlite_int(deal_id)
+        else:
+            t, q, m = _TIME_TEXT.of(time), "", sql_quoted(market)
+            ask_user, bid_user = str(ask.user), str(bid.user)
+            ask_id, bid_id, deal_text = str(ask.id), str(bid.id), str(deal_id)
+        values = f"{q}{_SCALE8.of(price)}{q},{q}{column_text_of(amount, 8)}{q},{q}{column_text_of(deal, 16)}{q},"
+        af, bf = f"{q}{column_text_of(ask_fee, 16)}{q}", f"{q}{column_text_of(bid_fee, 16)}{q}"
         ask_tail = f"{values}{af},{bf})"
         bid_tail = f"{values}{bf},{af})"
-        ask_user, bid_user, ask_id, bid_id = str(ask.user), str(bid.user), str(ask.id), str(bid.id)
-        m = sql_quoted(market)
-        tables = self.tables
-        tables[_DEAL_TABLES[ask.id % HISTORY_SHARDS]].append(
-            f"({t},{ask_user},{deal_id},{ask_id},{bid_id},{ask_role},{ask_tail}")
-        tables[_DEAL_TABLES[bid.id % HISTORY_SHARDS]].append(
-            f"({t},{bid_user},{deal_id},{bid_id},{ask_id},{bid_role},{bid_tail}")
-        tables[_USER_DEAL_TABLES[ask.user % HISTORY_SHARDS]].append(
-            f"({t},{ask_user},{m},{deal_id},{ask_id},{bid_id},{ASK},{ask_role},{ask_tail}")
-        tables[_USER_DEAL_TABLES[bid.user % HISTORY_SHARDS]].append(
-            f"({t},{bid_user},{m},{deal_id},{bid_id},{ask_id},{BID},{bid_role},{bid_tail}")
-        self.count += 4
-
-    def _deal_sqlite(self, time: float, market: str, deal_id: int, ask: Order, bid: Order, ask_role: int,
-                     bid_role: int, price: Decimal, amount: Decimal, deal: Decimal, ask_fee: Decimal,
-                     bid_fee: Decimal) -> None:
-        """The four rows of `deal` as the tuples of `deal` are stored by SQLite, their shared parts once."""
-        t = _REAL_TEXT.of(time)
-        values = f"'{_SCALE8.of(price)}','{column_text_of(amount, 8)}','{column_text_of(deal, 16)}',"
-        af, bf = column_text_of(ask_fee, 16), column_text_of(bid_fee, 16)
-        ask_tail = f"{values}'{af}','{bf}')"
-        bid_tail = f"{values}'{bf}','{af}')"
-        ask_user, bid_user = sqlite_int(ask.user), sqlite_int(bid.user)
-        ask_id, bid_id, deal_text = sqlite_int(ask.id), sqlite_int(bid.id), sqlite_int(deal_id)
-        m = sqlite_quoted(market)
         tables = self.tables
         tables[_DEAL_TABLES[ask.id % HISTORY_SHARDS]].append(
             f"({t},{ask_user},{deal_text},{ask_id},{bid_id},{ask_role},{ask_tail}")
