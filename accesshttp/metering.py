@@ -30,8 +30,11 @@ _observe = REQUESTS.observe
 def reply_code(response: RawResponse) -> int | str:
     """0 for a result; the error code of an error reply; ``http_<status>`` for an answer with no JSON body."""
     data = response.data
-    status = data[9:12].decode()
-    body = data.partition(b"\r\n\r\n")[2]
+    return body_code(data.partition(b"\r\n\r\n")[2], data[9:12].decode())
+
+
+def body_code(body: bytes, status: str = "200") -> int | str:
+    """`reply_code` of an answer with HTTP status `status` and body `body`."""
     if not body:
         return 0 if status == "200" else f"http_{status}"
     code = json_rpc_error_code(body)
@@ -47,8 +50,4 @@ def answer_counted(send: Respond, method: str, response: RawResponse, started: f
 
 def count_reply(method: str, body: bytes, started: float) -> None:
     """Count a backend's reply `body`, answered with HTTP 200, as `answer_counted` would."""
-    if body:
-        code = json_rpc_error_code(body)
-        _observe(method, "http_200" if code is None else code, perf_counter() - started)
-    else:
-        _observe(method, 0, perf_counter() - started)
+    _observe(method, body_code(body), perf_counter() - started)
