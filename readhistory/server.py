@@ -78,8 +78,12 @@ class HistoryService:
         self._tasks.discard(task)
 
     async def run(self, query: Query) -> Any:
-        """The result of one query; RpcError "internal error" when the database fails."""
-        return query.shape(await self.fetch(query))
+        """The result of one query (after the statements its lookups lead to); RpcError "internal error" when
+        the database fails."""
+        result = query.shape(await self.fetch(query))
+        while isinstance(result, Query):
+            result = result.shape(await self.fetch(result))
+        return result
 
     async def fetch(self, query: Query) -> Sequence[Sequence[Any]]:
         db = self.dbs[self.server_of[query.shard]]

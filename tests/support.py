@@ -415,3 +415,17 @@ def running(*daemons: Daemon) -> Iterator[None]:
     finally:
         for daemon in reversed(daemons):
             daemon.stop()
+
+
+def follow_lookups(query: Any, businesses: list[str]) -> tuple[list[Any], Any]:
+    """Follow a readhistory balance query's business lookups (readhistory.queries.business_lookup), the
+    database answering with `businesses` in turn, then nothing: the lookups and the statement they lead to."""
+    from readhistory.queries import Query
+
+    lookups = []
+    answers = iter(businesses)
+    while query.sql.startswith("SELECT MIN(`business`)"):
+        lookups.append(query)
+        query = query.shape([(next(answers, None),)])
+        assert isinstance(query, Query)
+    return lookups, query

@@ -11,7 +11,6 @@ CREATE TABLE IF NOT EXISTS `balance_history_example` (
   `change` DECIMAL(30,8) NOT NULL,
   `balance` DECIMAL(30,16) NOT NULL,
   `detail` TEXT NOT NULL,
-  INDEX `idx_user_asset` (`user_id`, `asset`),
   INDEX `idx_user_asset_business` (`user_id`, `asset`, `business`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
 

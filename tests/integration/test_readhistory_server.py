@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -26,7 +27,16 @@ from common.errors import RpcError
 from common.rpc import RpcClient
 from common.storage import InsertRows, Statement, open_database
 from matchengine.history_writer import ensure_history_tables
-from tests.support import Daemon, base_config, drop_databases, free_port, unique_name
+from readhistory.queries import MAX_BUSINESS_BRANCHES, balance_history_query
+from tests.support import (
+    Daemon,
+    base_config,
+    drop_databases,
+    follow_lookups,
+    free_port,
+    mysql_connect,
+    unique_name,
+)
 
 BALANCE_COLUMNS = ("time", "user_id", "asset", "business", "change", "balance", "detail")
 ORDER_COLUMNS = ("id", "create_time", "finish_time", "user_id", "market", "source", "t", "side", "price", "amount",
@@ -303,6 +313,86 @@ async def test_balance_history_records_filters_and_paging(history: History) -> N
             {"time": 1005.0, "asset": "BTC", "business": "deposit", "change": "0.00000001",
              "balance": "0.00000001", "detail": {"id": 9}}])
         assert await call(client, 103, [2, "", "", 0, 0, 0, 10]) == page(0, 10, [])
+
+
+def database_config(history: History) -> DatabaseConfig:
+    if history.backend == "mysql":
+        return DatabaseConfig(host="127.0.0.1", user="root", password="", name=history.db["name"])
+    return DatabaseConfig(sqlite_path=history.db["sqlite"])
+
+
+async def test_one_assets_history_merges_its_businesses_newest_first(history: History) -> None:
+    """One asset without a business is served by a lookup of its businesses and a merge of each one's
+    newest rows (readhistory.queries.business_lookup): the same records, order and pages as the plain
+    statement over every asset gives for that asset, whatever the businesses' case, trailing spaces
+    (equal in MySQL's collation, not in SQLite's) or number (beyond MAX_BUSINESS_BRANCHES, the plain
+    statement)."""
+    varied = ["deposit", "trade", "trade", "withdraw", "Trade", "trade ", "fee", "trade", "a'b"]
+    many = [f"b{n:02}" for n in range(MAX_BUSINESS_BRANCHES + 4)]
+    rows = []
+    for user, names in ((3, varied), (4, many)):
+        for n in range(60):
+            rows.append((3000.0 + n, user, "ETH" if n % 5 else "BTC", names[n * 7 % len(names)],
+                         f"{n}.00000000", f"{n * 2}.0000000000000000", f'{{"n": {n}}}'))
+    rows.append((3100.0, 103, "ETH", "trade", "1.00000000", "1.0000000000000000", "{}"))  # user 3's shard
+    db = open_database(database_config(history))
+    await db.start()
+    try:
+        await db.transact([InsertRows("balance_history_3", BALANCE_COLUMNS, [r for r in rows if r[1] != 4]),
+                           InsertRows("balance_history_4", BALANCE_COLUMNS, [r for r in rows if r[1] == 4])])
+    finally:
+        await db.close()
+    async with connect(history.port) as client:
+        for user in (3, 4):
+            every = (await call(client, 103, [user, "", "", 0, 0, 0, 101]))["records"]
+            assert len(every) == 60
+            eth = [r for r in every if r["asset"] == "ETH"]
+            for start, end in ((0, 0), (3010, 0), (0, 3040), (3010, 3040), (3059, 3060)):
+                expected = [r for r in eth if r["time"] >= start and (not end or r["time"] < end)]
+                for offset, limit in ((0, 101), (0, 1), (0, 7), (7, 7), (40, 10), (47, 5), (48, 3), (-1, 5)):
+                    got = await call(client, 103, [user, "ETH", "", start, end, offset, limit])
+                    first = offset if offset >= 0 else len(expected)
+                    assert got == page(offset, limit, expected[first:first + limit]), (user, start, end, offset)
+            assert await call(client, 103, [user, "LTC", "", 0, 0, 0, 10]) == page(0, 10, [])
+
+
+async def test_one_assets_branches_read_along_the_index(history: History) -> None:
+    """Each step of one asset's history reads the index (user_id, asset, business), MIN as one seek and
+    each business's newest rows without a sort: in MySQL's plan and in SQLite's."""
+    lookups, final = follow_lookups(balance_history_query([3, "ETH", "", 0, 0, 0, 10]), ["deposit", "trade"])
+    if history.backend == "mysql":
+        *lookup_plans, plan = mysql_plans(history.db["name"], [*lookups, final])
+        assert all([row[-1] for row in rows] == ["Select tables optimized away"] for rows in lookup_plans)
+        reads = [row for row in plan if row[2] == "balance_history_3"]
+        assert len(reads) == 2, plan
+        assert all(row[5] == "idx_user_asset_business" and "filesort" not in row[-1] for row in reads), plan
+        return
+    *lookup_steps, steps = sqlite_plans(history.db["sqlite"], [*lookups, final])
+    assert all(len(found) == 1 and "USING COVERING INDEX balance_history_3_idx_user_asset_business" in found[0]
+               for found in lookup_steps), lookup_steps
+    searches = [step for step in steps if "balance_history_3" in step]
+    assert searches == ["SEARCH balance_history_3 USING INDEX balance_history_3_idx_user_asset_business "
+                     "(user_id=? AND asset=? AND business=?)"] * 2, steps
+    assert steps.count("USE TEMP B-TREE FOR ORDER BY") == 1  # the merge of the two branches' rows alone
+
+
+def mysql_plans(database: str, queries: list[Any]) -> list[list[tuple[Any, ...]]]:
+    conn = mysql_connect(database)
+    try:
+        with conn.cursor() as cur:
+            plans = []
+            for query in queries:
+                cur.execute("EXPLAIN " + query.sql, query.params)
+                plans.append(list(cur.fetchall()))
+            return plans
+    finally:
+        conn.close()
+
+
+def sqlite_plans(path: str, queries: list[Any]) -> list[list[str]]:
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        return [[row[-1] for row in conn.execute("EXPLAIN QUERY PLAN " + query.sql.replace("%s", "?"), query.params)]
+                for query in queries]
 
 
 async def test_balance_history_parameter_rules(history: History) -> None:

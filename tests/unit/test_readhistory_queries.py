@@ -10,6 +10,7 @@ import pytest
 from common.errors import RpcError
 from readhistory.params import Page, as_signed64, read_int32, read_integer, read_u32, read_u64
 from readhistory.queries import (
+    MAX_BUSINESS_BRANCHES,
     QUERIES,
     balance_history_query,
     finished_order_query,
@@ -19,6 +20,7 @@ from readhistory.queries import (
     order_history_query,
 )
 from readhistory.records import decimal_text, detail_object, stop_record
+from tests.support import follow_lookups
 
 
 def invalid(build: Any, params: list[Any]) -> bool:
@@ -90,6 +92,46 @@ def test_balance_history_checks() -> None:
     assert invalid(balance_history_query, [1, "", "", 20, 10, 0, 10])
     assert balance_history_query([1, "", "", 20, 0, 0, 10]).params == (1, 20, 10)
     assert balance_history_query([1, "", "", 10, 10, 0, 10]).params == (1, 10, 10, 10)
+
+
+def test_one_assets_history_looks_up_its_businesses_then_merges_their_newest_rows() -> None:
+    query = balance_history_query([103, "ETH", "", 100, 200, 3, 5])
+    lookups, final = follow_lookups(query, ["deposit", "trade"])
+    assert [(q.sql, q.params, q.shard) for q in lookups] == [
+        ("SELECT MIN(`business`) FROM `balance_history_3` WHERE `user_id` = %s AND `asset` = %s", (103, "ETH"), 3),
+        ("SELECT MIN(`business`) FROM `balance_history_3` WHERE `user_id` = %s AND `asset` = %s "
+         "AND `business` > %s", (103, "ETH", "deposit"), 3),
+        ("SELECT MIN(`business`) FROM `balance_history_3` WHERE `user_id` = %s AND `asset` = %s "
+         "AND `business` > %s", (103, "ETH", "trade"), 3)]
+    branch = ("SELECT * FROM (SELECT `id`, `time`, `asset`, `business`, `change`, `balance`, `detail` "
+              "FROM `balance_history_3` WHERE `user_id` = %s AND `asset` = %s AND `business` = %s "
+              "AND `time` >= %s AND `time` < %s ORDER BY `id` DESC LIMIT %s) AS `b{}`")
+    assert final.sql == ("SELECT `time`, `asset`, `business`, `change`, `balance`, `detail` FROM ("
+                         + branch.format(0) + " UNION ALL " + branch.format(1)
+                         + ") AS `u` ORDER BY `id` DESC LIMIT %s, %s")
+    # each business's newest offset + limit rows, then the page of their merge
+    assert final.params == (103, "ETH", "deposit", 100, 200, 8, 103, "ETH", "trade", 100, 200, 8, 3, 5)
+    assert final.shard == 3
+    assert final.shape([(1.0, "ETH", "trade", "1", "2", "{}")])["records"][0]["business"] == "trade"
+    # an offset beyond 2^63 - 1 selects nothing either way; each branch's limit stays a signed 64-bit value
+    assert follow_lookups(balance_history_query([3, "ETH", "", 0, 0, -1, 5]), ["a"])[1].params == (
+        3, "ETH", "a", 2**63 - 1, 2**63 - 1, 5)
+
+
+def test_one_assets_history_without_businesses_or_with_too_many_is_the_plain_statement() -> None:
+    plain = ("SELECT `time`, `asset`, `business`, `change`, `balance`, `detail` FROM `balance_history_3` "
+             "WHERE `user_id` = %s AND `asset` = %s ORDER BY `id` DESC LIMIT %s")
+    lookups, final = follow_lookups(balance_history_query([3, "ETH", "", 0, 0, 0, 5]), [])
+    assert len(lookups) == 1 and (final.sql, final.params) == (plain, (3, "ETH", 5))
+    many = [f"b{n:02}" for n in range(MAX_BUSINESS_BRANCHES + 5)]
+    lookups, final = follow_lookups(balance_history_query([3, "ETH", "", 0, 0, 0, 5]), many)
+    assert len(lookups) == MAX_BUSINESS_BRANCHES + 1  # one more than a merge takes: then it stops looking
+    assert (final.sql, final.params) == (plain, (3, "ETH", 5))
+    lookups, final = follow_lookups(balance_history_query([3, "ETH", "", 0, 0, 0, 5]), many[:MAX_BUSINESS_BRANCHES])
+    assert final.sql.count(" UNION ALL ") == MAX_BUSINESS_BRANCHES - 1
+    # with a business, or over every asset, one statement as before
+    assert not follow_lookups(balance_history_query([3, "ETH", "trade", 0, 0, 0, 5]), [])[0]
+    assert not follow_lookups(balance_history_query([3, "", "", 0, 0, 0, 5]), [])[0]
 
 
 def test_order_history_side_and_counts() -> None:
