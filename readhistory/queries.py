@@ -54,12 +54,14 @@ ORDER_COLUMNS = ("SELECT `id`, `create_time`, `finish_time`, `user_id`, `market`
 @dataclass(frozen=True, slots=True)
 class Query:
     """One statement to run on the server that holds shard `shard`, and how to shape its rows into the
-    reply's result, or, for a lookup, into the `Query` to run next."""
+    reply's result, or, for a lookup, into the `Query` to run next; `sqlite`: the query SQLite runs
+    instead, where the two differ."""
 
     sql: str
     params: tuple[Any, ...]
     shape: Callable[[Sequence[Row]], Any]
     shard: int
+    sqlite: Query | None = None
 
 
 def _shard(key: int) -> int:
@@ -84,19 +86,34 @@ def balance_history_query(params: list[Any]) -> Query:
                  _balance_shape(page), shard)
 
 
-def business_lookup(shard: int, user_id: int, asset: str, start: int, end: int, page: Page,
-                    found: tuple[str, ...] = ()) -> Query:
-    """The next business of one user's asset after those `found` (one index seek); its shape is the query
-    that follows: the next lookup, or, once there is no other business (or more than
-    MAX_BUSINESS_BRANCHES), the page itself (`businesses_query`).
+def business_lookup(shard: int, user_id: int, asset: str, start: int, end: int, page: Page) -> Query:
+    """The businesses of one user's asset (up to one more than MAX_BUSINESS_BRANCHES); its shape is the
+    query that follows, the page itself (`businesses_query`).
 
     balance_history has one secondary index, (user_id, asset, business), where the original also has
     (user_id, asset): a row written then costs one index entry less, and the ~2,000 hot pages fewer an
     exchange's shards keep in MySQL's buffer pool cut the history's MySQL CPU (docs/deviations.md).
     That index alone gives the rows of one asset newest first only per business: a plain ORDER BY over
-    the asset would sort all of its rows.  Businesses are walked one MIN at a time because a single
-    statement (DISTINCT, GROUP BY, a recursive MIN) reads every index entry of the asset in MariaDB;
-    `>` and `=` compare by the column's collation, so the businesses found split the rows exactly."""
+    the asset would sort all of its rows.
+
+    MariaDB lists the businesses with a loose index scan, one seek per business; it plans one only for
+    ranges, not for `=` (which reads every index entry of the asset), hence `BETWEEN x AND x`.  SQLite
+    has no loose scan: it seeks them one MIN at a time (`business_seek`).  Groups and `=` compare by the
+    column's collation, so the businesses found split the rows exactly."""
+    sql = (f"SELECT `business` FROM `balance_history_{shard}` WHERE `user_id` BETWEEN %s AND %s "
+           "AND `asset` BETWEEN %s AND %s GROUP BY `user_id`, `asset`, `business` LIMIT %s")
+
+    def next_query(rows: Sequence[Row]) -> Query:
+        return businesses_query(shard, user_id, asset, [row[0] for row in rows], start, end, page)
+
+    return Query(sql, (user_id, user_id, asset, asset, MAX_BUSINESS_BRANCHES + 1), next_query, shard,
+                 sqlite=business_seek(shard, user_id, asset, start, end, page))
+
+
+def business_seek(shard: int, user_id: int, asset: str, start: int, end: int, page: Page,
+                  found: tuple[str, ...] = ()) -> Query:
+    """The next business of one user's asset after those `found` (one index seek); its shape is the next
+    seek, or, once there is no other business (or more than MAX_BUSINESS_BRANCHES), the page itself."""
     sql = f"SELECT MIN(`business`) FROM `balance_history_{shard}` WHERE `user_id` = %s AND `asset` = %s"
     params: tuple[Any, ...] = (user_id, asset)
     if found:
@@ -108,7 +125,7 @@ def business_lookup(shard: int, user_id: int, asset: str, start: int, end: int, 
         if business is None or len(found) == MAX_BUSINESS_BRANCHES:
             more = () if business is None else (business,)
             return businesses_query(shard, user_id, asset, (*found, *more), start, end, page)
-        return business_lookup(shard, user_id, asset, start, end, page, (*found, str(business)))
+        return business_seek(shard, user_id, asset, start, end, page, (*found, str(business)))
 
     return Query(sql, params, next_query, shard)
 

@@ -80,13 +80,16 @@ class HistoryService:
     async def run(self, query: Query) -> Any:
         """The result of one query (after the statements its lookups lead to); RpcError "internal error" when
         the database fails."""
-        result = query.shape(await self.fetch(query))
-        while isinstance(result, Query):
-            result = result.shape(await self.fetch(result))
-        return result
+        while True:
+            db = self.dbs[self.server_of[query.shard]]
+            if db.dialect == "sqlite" and query.sqlite is not None:
+                query = query.sqlite
+            result = query.shape(await self.fetch(db, query))
+            if not isinstance(result, Query):
+                return result
+            query = result
 
-    async def fetch(self, query: Query) -> Sequence[Sequence[Any]]:
-        db = self.dbs[self.server_of[query.shard]]
+    async def fetch(self, db: Database, query: Query) -> Sequence[Sequence[Any]]:
         params = self._adapt(db, query.params)
         if log.isEnabledFor(TRACE):
             log.log(TRACE, "exec sql: %s, params: %r", query.sql, params)

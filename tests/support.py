@@ -417,12 +417,18 @@ def running(*daemons: Daemon) -> Iterator[None]:
             daemon.stop()
 
 
-def follow_lookups(query: Any, businesses: list[str]) -> tuple[list[Any], Any]:
-    """Follow a readhistory balance query's business lookups (readhistory.queries.business_lookup), the
-    database answering with `businesses` in turn, then nothing: the lookups and the statement they lead to."""
+def follow_lookups(query: Any, businesses: list[str], dialect: str = "mysql") -> tuple[list[Any], Any]:
+    """Follow a readhistory balance query's business lookups as `dialect` runs them
+    (readhistory.queries.business_lookup: one list in MySQL, a seek per business in SQLite), the database
+    answering with `businesses`: the lookups and the statement they lead to."""
     from readhistory.queries import Query
 
     lookups = []
+    if dialect == "sqlite" and query.sqlite is not None:
+        query = query.sqlite
+    if query.sql.startswith("SELECT `business`"):
+        lookups.append(query)
+        query = query.shape([(business,) for business in businesses[:query.params[-1]]])
     answers = iter(businesses)
     while query.sql.startswith("SELECT MIN(`business`)"):
         lookups.append(query)

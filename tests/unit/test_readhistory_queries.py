@@ -98,6 +98,10 @@ def test_one_assets_history_looks_up_its_businesses_then_merges_their_newest_row
     query = balance_history_query([103, "ETH", "", 100, 200, 3, 5])
     lookups, final = follow_lookups(query, ["deposit", "trade"])
     assert [(q.sql, q.params, q.shard) for q in lookups] == [
+        ("SELECT `business` FROM `balance_history_3` WHERE `user_id` BETWEEN %s AND %s AND `asset` BETWEEN %s AND %s "
+         "GROUP BY `user_id`, `asset`, `business` LIMIT %s", (103, 103, "ETH", "ETH", MAX_BUSINESS_BRANCHES + 1), 3)]
+    seeks, from_seeks = follow_lookups(query, ["deposit", "trade"], "sqlite")
+    assert [(q.sql, q.params, q.shard) for q in seeks] == [
         ("SELECT MIN(`business`) FROM `balance_history_3` WHERE `user_id` = %s AND `asset` = %s", (103, "ETH"), 3),
         ("SELECT MIN(`business`) FROM `balance_history_3` WHERE `user_id` = %s AND `asset` = %s "
          "AND `business` > %s", (103, "ETH", "deposit"), 3),
@@ -106,32 +110,36 @@ def test_one_assets_history_looks_up_its_businesses_then_merges_their_newest_row
     branch = ("SELECT * FROM (SELECT `id`, `time`, `asset`, `business`, `change`, `balance`, `detail` "
               "FROM `balance_history_3` WHERE `user_id` = %s AND `asset` = %s AND `business` = %s "
               "AND `time` >= %s AND `time` < %s ORDER BY `id` DESC LIMIT %s) AS `b{}`")
-    assert final.sql == ("SELECT `time`, `asset`, `business`, `change`, `balance`, `detail` FROM ("
-                         + branch.format(0) + " UNION ALL " + branch.format(1)
-                         + ") AS `u` ORDER BY `id` DESC LIMIT %s, %s")
-    # each business's newest offset + limit rows, then the page of their merge
-    assert final.params == (103, "ETH", "deposit", 100, 200, 8, 103, "ETH", "trade", 100, 200, 8, 3, 5)
-    assert final.shard == 3
+    for statement in (final, from_seeks):
+        assert statement.sql == ("SELECT `time`, `asset`, `business`, `change`, `balance`, `detail` FROM ("
+                                 + branch.format(0) + " UNION ALL " + branch.format(1)
+                                 + ") AS `u` ORDER BY `id` DESC LIMIT %s, %s")
+        # each business's newest offset + limit rows, then the page of their merge
+        assert statement.params == (103, "ETH", "deposit", 100, 200, 8, 103, "ETH", "trade", 100, 200, 8, 3, 5)
+        assert statement.shard == 3
     assert final.shape([(1.0, "ETH", "trade", "1", "2", "{}")])["records"][0]["business"] == "trade"
     # an offset beyond 2^63 - 1 selects nothing either way; each branch's limit stays a signed 64-bit value
     assert follow_lookups(balance_history_query([3, "ETH", "", 0, 0, -1, 5]), ["a"])[1].params == (
         3, "ETH", "a", 2**63 - 1, 2**63 - 1, 5)
 
 
-def test_one_assets_history_without_businesses_or_with_too_many_is_the_plain_statement() -> None:
+@pytest.mark.parametrize("dialect", ["mysql", "sqlite"])
+def test_one_assets_history_without_businesses_or_with_too_many_is_the_plain_statement(dialect: str) -> None:
     plain = ("SELECT `time`, `asset`, `business`, `change`, `balance`, `detail` FROM `balance_history_3` "
              "WHERE `user_id` = %s AND `asset` = %s ORDER BY `id` DESC LIMIT %s")
-    lookups, final = follow_lookups(balance_history_query([3, "ETH", "", 0, 0, 0, 5]), [])
-    assert len(lookups) == 1 and (final.sql, final.params) == (plain, (3, "ETH", 5))
-    many = [f"b{n:02}" for n in range(MAX_BUSINESS_BRANCHES + 5)]
-    lookups, final = follow_lookups(balance_history_query([3, "ETH", "", 0, 0, 0, 5]), many)
-    assert len(lookups) == MAX_BUSINESS_BRANCHES + 1  # one more than a merge takes: then it stops looking
+    _, final = follow_lookups(balance_history_query([3, "ETH", "", 0, 0, 0, 5]), [], dialect)
     assert (final.sql, final.params) == (plain, (3, "ETH", 5))
-    lookups, final = follow_lookups(balance_history_query([3, "ETH", "", 0, 0, 0, 5]), many[:MAX_BUSINESS_BRANCHES])
+    many = [f"b{n:02}" for n in range(MAX_BUSINESS_BRANCHES + 5)]
+    lookups, final = follow_lookups(balance_history_query([3, "ETH", "", 0, 0, 0, 5]), many, dialect)
+    if dialect == "sqlite":
+        assert len(lookups) == MAX_BUSINESS_BRANCHES + 1  # one more than a merge takes: then it stops looking
+    assert (final.sql, final.params) == (plain, (3, "ETH", 5))
+    _, final = follow_lookups(balance_history_query([3, "ETH", "", 0, 0, 0, 5]), many[:MAX_BUSINESS_BRANCHES],
+                              dialect)
     assert final.sql.count(" UNION ALL ") == MAX_BUSINESS_BRANCHES - 1
     # with a business, or over every asset, one statement as before
-    assert not follow_lookups(balance_history_query([3, "ETH", "trade", 0, 0, 0, 5]), [])[0]
-    assert not follow_lookups(balance_history_query([3, "", "", 0, 0, 0, 5]), [])[0]
+    assert not follow_lookups(balance_history_query([3, "ETH", "trade", 0, 0, 0, 5]), [], dialect)[0]
+    assert not follow_lookups(balance_history_query([3, "", "", 0, 0, 0, 5]), [], dialect)[0]
 
 
 def test_order_history_side_and_counts() -> None:
