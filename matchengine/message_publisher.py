@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from common.kafka import stop_quietly
+from common.kafka_producer import send_each_batch_once
 from common.schema import LEADER_LEASE, MESSAGE_POSITION
 from common.storage import Database, DatabaseError, Statement, UnexpectedRowCount
 
@@ -97,6 +98,7 @@ class MessagePublisher:
                                         enable_idempotence=False, max_batch_size=KAFKA_BATCH_BYTES,
                                         max_request_size=KAFKA_BATCH_BYTES * 2,
                                         request_timeout_ms=REQUEST_TIMEOUT_MS)
+            send_each_batch_once(producer)  # a failed send is retried below, after reading what the broker holds
             try:
                 await producer.start()
                 if not set(TOPICS) <= set(producer.client.cluster.topics()):
@@ -224,7 +226,9 @@ class MessagePublisher:
     async def _publish_topic(self, topic: str, messages: list[tuple[int, bytes]]) -> None:
         """Publish in order, one batch in flight, resending from the first unacknowledged one.
 
-        Messages the broker already holds (by their `op` header) are skipped.
+        Messages the broker already holds (by their `op` header) are skipped.  Only this loop resends: the
+        producer fails a batch whose request may have reached the broker (common/kafka_producer.py), and
+        the reconnect reads the tags again before anything is sent.
         """
         numbers = message_numbers(messages)  # the tag of message i is (messages[i][0], numbers[i])
         count = len(messages)

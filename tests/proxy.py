@@ -3,7 +3,8 @@
 It runs its own event loop in a thread, so tests of any kind can use it.
 `cut()` closes every proxied connection and refuses new ones (connections are
 accepted and closed at once, as a host whose service stopped would reset them);
-`restore()` forwards again.
+`mute()` goes on forwarding requests but drops every answer (a service that
+does the work and whose replies are lost); `restore()` forwards again.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class TcpProxy:
         self._server: asyncio.AbstractServer | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._open = True
+        self._muted = False
 
     def start(self) -> TcpProxy:
         self._thread.start()
@@ -43,12 +45,14 @@ class TcpProxy:
             writer.transport.abort()
             return
         self._writers.update((writer, up_writer))
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer, answers=True))
         self._writers.difference_update((writer, up_writer))
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, answers: bool = False) -> None:
         try:
             while data := await reader.read(65536):
+                if answers and self._muted:
+                    continue
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, OSError):
@@ -66,9 +70,16 @@ class TcpProxy:
 
         asyncio.run_coroutine_threadsafe(_cut(), self._loop).result(10)
 
+    def mute(self) -> None:
+        async def _mute() -> None:
+            self._muted = True
+
+        asyncio.run_coroutine_threadsafe(_mute(), self._loop).result(10)
+
     def restore(self) -> None:
         async def _restore() -> None:
             self._open = True
+            self._muted = False
 
         asyncio.run_coroutine_threadsafe(_restore(), self._loop).result(10)
 

@@ -63,6 +63,16 @@ async def read_topic(address: str, topic: str) -> list[Any]:
         await consumer.stop()
 
 
+def publisher_kafka_lines(engine: Daemon) -> str:
+    """What the engine's publishers logged about Kafka (connections, the tags they read, failed sends and the
+    Kafka client's own warnings): the story of a topic that holds a message twice or not at all."""
+    log_dir = Path(engine.config["log"]["path"]).parent
+    lines = [line for path in sorted(log_dir.glob("*publisher*.log*"))
+             for line in path.read_text(errors="replace").splitlines()
+             if "kafka" in line or "sender.py" in line or "publisher exited" in line]
+    return "\n".join(lines[-60:])
+
+
 def history_rows(db: str | dict[str, Any], family: str, where: str = "", params: Any = None) -> list[tuple[Any, ...]]:
     """Rows of every shard of `family`: `db` a MySQL database name, or an engine config's `db_history`."""
     rows: list[tuple[Any, ...]] = []
@@ -473,5 +483,5 @@ async def test_kill9_with_locks_stops_and_a_live_market_loses_nothing_and_double
     await client.close()
     # the stops topic holds each firing once
     activations = [m["order"]["id"] for m in await read_topic(broker.address, "stops") if m["event"] == 2]
-    assert Counter(activations) == fired
+    assert Counter(activations) == fired, publisher_kafka_lines(engine)
     assert status["operlog last ID"] > 0
