@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from tests.support import free_port
+from tests.support import Broker, free_port
 
 
 class TcpProxy:
@@ -93,3 +95,17 @@ class TcpProxy:
         asyncio.run_coroutine_threadsafe(_stop(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+
+
+@contextmanager
+def proxied_broker() -> Iterator[tuple[Broker, TcpProxy]]:
+    """A broker reached through a TCP proxy (advertised on the proxy's port), so a test can cut it."""
+    proxy = TcpProxy(0)
+    broker = Broker(advertise_port=proxy.port).start()
+    proxy.target = ("127.0.0.1", broker.port)
+    proxy.start()
+    try:
+        yield broker, proxy
+    finally:
+        proxy.stop()
+        broker.stop()

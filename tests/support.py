@@ -435,3 +435,22 @@ def follow_lookups(query: Any, businesses: list[str], dialect: str = "mysql") ->
         query = query.shape([(next(answers, None),)])
         assert isinstance(query, Query)
     return lookups, query
+
+
+async def topic_records(address: str, topic: str) -> list[Any]:
+    """Every record of a topic's partition 0 up to its end now (aiokafka ConsumerRecords)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=address, enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        end = (await consumer.end_offsets([tp]))[tp]
+        consumer.seek(tp, 0)
+        records: list[Any] = []
+        while await consumer.position(tp) < end:
+            records.extend((await consumer.getmany(tp, timeout_ms=1000, max_records=10000)).get(tp, []))
+        return records
+    finally:
+        await consumer.stop()

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.proxy import TcpProxy
-from tests.support import Broker, free_port
+from tests.support import free_port
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -22,20 +20,6 @@ def with_monitor(config: dict[str, Any]) -> int:
     port = free_port()
     config["monitor"] = {"bind": f"tcp@127.0.0.1:{port}"}
     return port
-
-
-@contextmanager
-def proxied_broker() -> Iterator[tuple[Broker, TcpProxy]]:
-    """A broker reached through a TCP proxy (advertised on the proxy's port), so a test can cut it."""
-    proxy = TcpProxy(0)
-    broker = Broker(advertise_port=proxy.port).start()
-    proxy.target = ("127.0.0.1", broker.port)
-    proxy.start()
-    try:
-        yield broker, proxy
-    finally:
-        proxy.stop()
-        broker.stop()
 
 
 def http_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, bytes]:

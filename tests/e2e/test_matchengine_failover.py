@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from common.errors import RpcError
 from common.rpc import RpcClient, RpcTimeout, RpcUnavailable
@@ -37,7 +36,7 @@ from tests.e2e.failover_support import gateway_for, pair, pair_configs, role_of,
 from tests.e2e.test_matchengine_durability import history_rows
 from tests.mariadb_server import OwnMariaDB
 from tests.proxy import TcpProxy
-from tests.support import MYSQL, ROOT, Broker, Daemon, cli_port, engine_config, mysql_query
+from tests.support import MYSQL, ROOT, Broker, Daemon, cli_port, engine_config, mysql_query, topic_records
 
 USERS = 30
 
@@ -103,20 +102,7 @@ class HttpLoad:
 
 async def topic_tags(address: str, topic: str) -> list[tuple[Any, str]]:
     """Every message of a topic: (value, its `op` header)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=address, enable_auto_commit=False, auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        tp = TopicPartition(topic, 0)
-        consumer.assign([tp])
-        end = (await consumer.end_offsets([tp]))[tp]
-        consumer.seek(tp, 0)
-        messages: list[tuple[Any, str]] = []
-        while await consumer.position(tp) < end:
-            for m in (await consumer.getmany(tp, timeout_ms=1000, max_records=10000)).get(tp, []):
-                messages.append((json.loads(m.value), dict(m.headers)["op"].decode()))
-        return messages
-    finally:
-        await consumer.stop()
+    return [(json.loads(m.value), dict(m.headers)["op"].decode()) for m in await topic_records(address, topic)]
 
 
 def leader_of(engines: list[Daemon]) -> Daemon:

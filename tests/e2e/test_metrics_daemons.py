@@ -31,7 +31,6 @@ from tests.e2e.marketprice_env import (
 )
 from tests.e2e.monitor_client import (
     http_get,
-    proxied_broker,
     scrape,
     value,
     wait_ready,
@@ -39,7 +38,7 @@ from tests.e2e.monitor_client import (
     with_monitor,
 )
 from tests.e2e.test_readhistory_engine import readhistory_config
-from tests.proxy import TcpProxy
+from tests.proxy import TcpProxy, proxied_broker
 from tests.support import MYSQL, Broker, Daemon, free_port, mysql_query, unique_name
 
 REDIS_PORT = 6379

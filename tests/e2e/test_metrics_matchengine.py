@@ -15,8 +15,8 @@ import pytest
 from common.errors import RpcError
 from tests.conftest import start_engine
 from tests.e2e.engine_driver import connect
-from tests.e2e.monitor_client import proxied_broker, scrape, value, wait_ready, with_monitor
-from tests.proxy import TcpProxy
+from tests.e2e.monitor_client import scrape, value, wait_ready, with_monitor
+from tests.proxy import TcpProxy, proxied_broker
 from tests.support import MYSQL, Broker, Daemon, engine_config
 
 BID, ASK = 2, 1

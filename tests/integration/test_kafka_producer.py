@@ -5,44 +5,14 @@ twice; with common.kafka_producer.send_each_batch_once the send fails instead, a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from common.kafka_producer import send_each_batch_once
-from tests.proxy import TcpProxy
-from tests.support import Broker, unique_name
-
-
-@pytest.fixture
-def broker_behind_proxy() -> Iterator[tuple[Broker, TcpProxy]]:
-    proxy = TcpProxy(0)
-    broker = Broker(advertise_port=proxy.port).start()
-    proxy.target = ("127.0.0.1", broker.port)
-    proxy.start()
-    try:
-        yield broker, proxy
-    finally:
-        proxy.stop()
-        broker.stop()
-
-
-async def topic_values(address: str, topic: str) -> list[bytes]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=address, enable_auto_commit=False, auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        tp = TopicPartition(topic, 0)
-        consumer.assign([tp])
-        end = (await consumer.end_offsets([tp]))[tp]
-        values: list[bytes] = []
-        while await consumer.position(tp) < end:
-            batch = await consumer.getmany(tp, timeout_ms=1000)
-            values.extend(record.value for record in batch.get(tp, []))
-        return values
-    finally:
-        await consumer.stop()
+from tests.proxy import TcpProxy, proxied_broker
+from tests.support import topic_records, unique_name
 
 
 async def send_through_a_lost_answer(proxy: TcpProxy, address: str, topic: str, once: bool) -> Any:
@@ -70,12 +40,11 @@ async def send_through_a_lost_answer(proxy: TcpProxy, address: str, topic: str, 
 
 
 @pytest.mark.parametrize("once", [False, True], ids=["aiokafka_alone", "send_each_batch_once"])
-async def test_a_batch_whose_answer_was_lost_is_not_sent_again(broker_behind_proxy: tuple[Broker, TcpProxy],
-                                                               once: bool) -> None:
-    broker, proxy = broker_behind_proxy
-    topic = unique_name("t_lost_answer")
-    outcome = await send_through_a_lost_answer(proxy, broker.address, topic, once)
-    values = await topic_values(broker.address, topic)
+async def test_a_batch_whose_answer_was_lost_is_not_sent_again(once: bool) -> None:
+    with proxied_broker() as (broker, proxy):
+        topic = unique_name("t_lost_answer")
+        outcome = await send_through_a_lost_answer(proxy, broker.address, topic, once)
+        values = [record.value for record in await topic_records(broker.address, topic)]
     if once:
         assert isinstance(outcome, Exception), outcome
         assert values == [b"first", b"lost"]
