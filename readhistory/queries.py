@@ -7,7 +7,7 @@ the fetched rows into the result.  The statements are the original's, with
 every value passed as a parameter instead of pasted into the text; only the
 shard number (an integer computed here) is part of the text.  One asset's
 balance history without a business is the exception: a lookup of the asset's
-businesses, then the newest rows of each, merged (`business_lookup`).
+businesses, then the newest rows of each, merged (`AssetHistory`).
 """
 
 from __future__ import annotations
@@ -70,111 +70,117 @@ def _shard(key: int) -> int:
 
 def balance_history_query(params: list[Any]) -> Query:
     """103: `[user_id, asset, business, start_time, end_time, offset, limit]`.  With an asset and no
-    business, a lookup of the asset's businesses first (`business_lookup`)."""
+    business, a lookup of the asset's businesses first (`AssetHistory`)."""
     require_count(params, 7)
     user_id = read_user_id(params[0])
     asset = read_string(params[1], "asset")
     business = read_string(params[2], "business")
     start, end = read_time_range(params[3], params[4])
     page = Page.read(params[5], params[6])
-    shard = _shard(user_id)
+    request = AssetHistory(_shard(user_id), user_id, asset, start, end, page)
     if asset and not business:
-        return business_lookup(shard, user_id, asset, start, end, page)
-    where, args = _balance_where(user_id, asset, business, start, end)
-    tail, tail_args = page.sql()
-    return Query(f"SELECT {BALANCE_COLUMNS} FROM `balance_history_{shard}` WHERE {where}{tail}", (*args, *tail_args),
-                 _balance_shape(page), shard)
+        return request.lookup()
+    return request.plain(business)
 
 
-def business_lookup(shard: int, user_id: int, asset: str, start: int, end: int, page: Page) -> Query:
-    """The businesses of one user's asset (up to one more than MAX_BUSINESS_BRANCHES); its shape is the
-    query that follows, the page itself (`businesses_query`).
+@dataclass(frozen=True, slots=True)
+class AssetHistory:
+    """A page of one user's balance history: `plain` is the original's statement; for one asset without a
+    business, `lookup` lists the asset's businesses, then `merged` reads the newest rows of each.
 
     balance_history has one secondary index, (user_id, asset, business), where the original also has
     (user_id, asset): a row written then costs one index entry less, and the ~2,000 hot pages fewer an
     exchange's shards keep in MySQL's buffer pool cut the history's MySQL CPU (docs/deviations.md).
     That index alone gives the rows of one asset newest first only per business: a plain ORDER BY over
-    the asset would sort all of its rows.
+    the asset would sort all of its rows."""
 
-    MariaDB lists the businesses with a loose index scan, one seek per business; it plans one only for
-    ranges, not for `=` (which reads every index entry of the asset), hence `BETWEEN x AND x`.  SQLite
-    has no loose scan: it seeks them one MIN at a time (`business_seek`).  Groups and `=` compare by the
-    column's collation, so the businesses found split the rows exactly."""
-    sql = (f"SELECT `business` FROM `balance_history_{shard}` WHERE `user_id` BETWEEN %s AND %s "
-           "AND `asset` BETWEEN %s AND %s GROUP BY `user_id`, `asset`, `business` LIMIT %s")
+    shard: int
+    user_id: int
+    asset: str
+    start: int
+    end: int
+    page: Page
 
-    def next_query(rows: Sequence[Row]) -> Query:
-        return businesses_query(shard, user_id, asset, [row[0] for row in rows], start, end, page)
+    @property
+    def table(self) -> str:
+        return f"`balance_history_{self.shard}`"
 
-    return Query(sql, (user_id, user_id, asset, asset, MAX_BUSINESS_BRANCHES + 1), next_query, shard,
-                 sqlite=business_seek(shard, user_id, asset, start, end, page))
+    def plain(self, business: str) -> Query:
+        """The original's statement: every row that matches, sorted newest first."""
+        where, args = self._where(business)
+        tail, tail_args = self.page.sql()
+        return Query(f"SELECT {BALANCE_COLUMNS} FROM {self.table} WHERE {where}{tail}", (*args, *tail_args),
+                     self._shape, self.shard)
 
+    def lookup(self) -> Query:
+        """The asset's businesses (up to one more than MAX_BUSINESS_BRANCHES); its shape is the page itself
+        (`merged`).  MariaDB lists them with a loose index scan, one seek per business; it plans one only
+        for ranges, not for `=` (which reads every index entry of the asset), hence `BETWEEN x AND x`.
+        SQLite has no loose scan: it seeks them one MIN at a time (`seek`).  Groups and `=` compare by the
+        column's collation, so the businesses found split the rows exactly."""
+        sql = (f"SELECT `business` FROM {self.table} WHERE `user_id` BETWEEN %s AND %s "
+               "AND `asset` BETWEEN %s AND %s GROUP BY `user_id`, `asset`, `business` LIMIT %s")
+        return Query(sql, (self.user_id, self.user_id, self.asset, self.asset, MAX_BUSINESS_BRANCHES + 1),
+                     lambda rows: self.merged([row[0] for row in rows]), self.shard, sqlite=self.seek(()))
 
-def business_seek(shard: int, user_id: int, asset: str, start: int, end: int, page: Page,
-                  found: tuple[str, ...] = ()) -> Query:
-    """The next business of one user's asset after those `found` (one index seek); its shape is the next
-    seek, or, once there is no other business (or more than MAX_BUSINESS_BRANCHES), the page itself."""
-    sql = f"SELECT MIN(`business`) FROM `balance_history_{shard}` WHERE `user_id` = %s AND `asset` = %s"
-    params: tuple[Any, ...] = (user_id, asset)
-    if found:
-        sql += " AND `business` > %s"
-        params += (found[-1],)
+    def seek(self, found: tuple[str, ...]) -> Query:
+        """The next business of the asset after those `found` (one index seek); its shape is the next seek,
+        or, once there is no other business (or more than MAX_BUSINESS_BRANCHES), the page itself."""
+        sql = f"SELECT MIN(`business`) FROM {self.table} WHERE `user_id` = %s AND `asset` = %s"
+        params: tuple[Any, ...] = (self.user_id, self.asset)
+        if found:
+            sql += " AND `business` > %s"
+            params += (found[-1],)
 
-    def next_query(rows: Sequence[Row]) -> Query:
-        business = rows[0][0] if rows else None
-        if business is None or len(found) == MAX_BUSINESS_BRANCHES:
-            more = () if business is None else (business,)
-            return businesses_query(shard, user_id, asset, (*found, *more), start, end, page)
-        return business_seek(shard, user_id, asset, start, end, page, (*found, str(business)))
+        def next_query(rows: Sequence[Row]) -> Query:
+            business = rows[0][0] if rows else None
+            if business is None:
+                return self.merged(found)
+            if len(found) == MAX_BUSINESS_BRANCHES:
+                return self.merged((*found, business))
+            return self.seek((*found, str(business)))
 
-    return Query(sql, params, next_query, shard)
+        return Query(sql, params, next_query, self.shard)
 
+    def merged(self, businesses: Sequence[str]) -> Query:
+        """The page over the given businesses: each business's newest `offset + limit` rows read along the
+        index, then merged newest first.  Beyond MAX_BUSINESS_BRANCHES businesses (or none), the plain
+        statement.  A business first written between the lookup and this statement shows from the next
+        query on."""
+        if len(businesses) > MAX_BUSINESS_BRANCHES or not businesses:
+            return self.plain("")
+        branch_limit = min(self.page.offset + self.page.limit, I64_MAX)
+        branches: list[str] = []
+        params: list[Any] = []
+        for number, business in enumerate(businesses):
+            where, args = self._where(business)
+            branches.append(f"SELECT * FROM (SELECT `id`, {BALANCE_COLUMNS} FROM {self.table} WHERE {where} "
+                            f"ORDER BY `id` DESC LIMIT %s) AS `b{number}`")
+            params.extend((*args, branch_limit))
+        tail, tail_args = self.page.sql()
+        sql = f"SELECT {BALANCE_COLUMNS} FROM (" + " UNION ALL ".join(branches) + f") AS `u`{tail}"
+        return Query(sql, (*params, *tail_args), self._shape, self.shard)
 
-def businesses_query(shard: int, user_id: int, asset: str, businesses: Sequence[str], start: int, end: int,
-                     page: Page) -> Query:
-    """A page of one user's asset over the given businesses: each business's newest `offset + limit` rows
-    read along the index, then merged newest first.  Beyond MAX_BUSINESS_BRANCHES businesses, the plain
-    statement (a sort of all the asset's rows).  A business first written between the lookup and this
-    statement shows from the next query on."""
-    table = f"`balance_history_{shard}`"
-    tail, tail_args = page.sql()
-    if len(businesses) > MAX_BUSINESS_BRANCHES or not businesses:
-        where, args = _balance_where(user_id, asset, "", start, end)
-        return Query(f"SELECT {BALANCE_COLUMNS} FROM {table} WHERE {where}{tail}", (*args, *tail_args),
-                     _balance_shape(page), shard)
-    branch_limit = min(page.offset + page.limit, I64_MAX)
-    branches: list[str] = []
-    params: list[Any] = []
-    for number, business in enumerate(businesses):
-        where, args = _balance_where(user_id, asset, business, start, end)
-        branches.append(f"SELECT * FROM (SELECT `id`, {BALANCE_COLUMNS} FROM {table} WHERE {where} "
-                        f"ORDER BY `id` DESC LIMIT %s) AS `b{number}`")
-        params.extend((*args, branch_limit))
-    sql = f"SELECT {BALANCE_COLUMNS} FROM (" + " UNION ALL ".join(branches) + f") AS `u`{tail}"
-    return Query(sql, (*params, *tail_args), _balance_shape(page), shard)
+    def _where(self, business: str) -> tuple[str, list[Any]]:
+        """The filters, in the original's order."""
+        where = "`user_id` = %s"
+        args: list[Any] = [self.user_id]
+        if self.asset:
+            where += " AND `asset` = %s"
+            args.append(self.asset)
+        if business:
+            where += " AND `business` = %s"
+            args.append(business)
+        if self.start:
+            where += " AND `time` >= %s"
+            args.append(self.start)
+        if self.end:
+            where += " AND `time` < %s"
+            args.append(self.end)
+        return where, args
 
-
-def _balance_where(user_id: int, asset: str, business: str, start: int, end: int) -> tuple[str, list[Any]]:
-    """The balance history filters, in the original's order."""
-    where = "`user_id` = %s"
-    args: list[Any] = [user_id]
-    if asset:
-        where += " AND `asset` = %s"
-        args.append(asset)
-    if business:
-        where += " AND `business` = %s"
-        args.append(business)
-    if start:
-        where += " AND `time` >= %s"
-        args.append(start)
-    if end:
-        where += " AND `time` < %s"
-        args.append(end)
-    return where, args
-
-
-def _balance_shape(page: Page) -> Callable[[Sequence[Row]], Any]:
-    return lambda rows: page.wrap([balance_record(r) for r in rows])
+    def _shape(self, rows: Sequence[Row]) -> Any:
+        return self.page.wrap([balance_record(r) for r in rows])
 
 
 def order_history_query(params: list[Any]) -> Query:
