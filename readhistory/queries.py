@@ -7,7 +7,7 @@ the fetched rows into the result.  The statements are the original's, with
 every value passed as a parameter instead of pasted into the text; only the
 shard number (an integer computed here) is part of the text.  One asset's
 balance history without a business is the exception: a lookup of the asset's
-businesses, then the newest rows of each, merged (`AssetHistory`).
+businesses, then the newest rows of each, merged (`BalanceHistory`).
 """
 
 from __future__ import annotations
@@ -70,21 +70,21 @@ def _shard(key: int) -> int:
 
 def balance_history_query(params: list[Any]) -> Query:
     """103: `[user_id, asset, business, start_time, end_time, offset, limit]`.  With an asset and no
-    business, a lookup of the asset's businesses first (`AssetHistory`)."""
+    business, a lookup of the asset's businesses first (`BalanceHistory`)."""
     require_count(params, 7)
     user_id = read_user_id(params[0])
     asset = read_string(params[1], "asset")
     business = read_string(params[2], "business")
     start, end = read_time_range(params[3], params[4])
     page = Page.read(params[5], params[6])
-    request = AssetHistory(_shard(user_id), user_id, asset, start, end, page)
+    request = BalanceHistory(_shard(user_id), user_id, asset, start, end, page)
     if asset and not business:
         return request.lookup()
     return request.plain(business)
 
 
 @dataclass(frozen=True, slots=True)
-class AssetHistory:
+class BalanceHistory:
     """A page of one user's balance history: `plain` is the original's statement; for one asset without a
     business, `lookup` lists the asset's businesses, then `merged` reads the newest rows of each.
 

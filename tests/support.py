@@ -419,7 +419,7 @@ def running(*daemons: Daemon) -> Iterator[None]:
 
 def follow_lookups(query: Any, businesses: list[str], dialect: str = "mysql") -> tuple[list[Any], Any]:
     """Follow a readhistory balance query's business lookups as `dialect` runs them
-    (readhistory.queries.AssetHistory.lookup: one list in MySQL, a seek per business in SQLite), the database
+    (readhistory.queries.BalanceHistory.lookup: one list in MySQL, a seek per business in SQLite), the database
     answering with `businesses`: the lookups and the statement they lead to."""
     from readhistory.queries import Query
 

@@ -323,7 +323,7 @@ def database_config(history: History) -> DatabaseConfig:
 
 async def test_one_assets_history_merges_its_businesses_newest_first(history: History) -> None:
     """One asset without a business is served by a lookup of its businesses and a merge of each one's
-    newest rows (readhistory.queries.AssetHistory): the same records, order and pages as the plain
+    newest rows (readhistory.queries.BalanceHistory): the same records, order and pages as the plain
     statement over every asset gives for that asset, whatever the businesses' case, trailing spaces
     (equal in MySQL's collation, not in SQLite's) or number (beyond MAX_BUSINESS_BRANCHES, the plain
     statement)."""
