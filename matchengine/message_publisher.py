@@ -169,13 +169,14 @@ class MessagePublisher:
                 for tp, records in batches.items():
                     if records:
                         last[tp] = records[-1]
-                reached = [tp for tp in waiting if tp in last and await consumer.position(tp) >= ends[tp]]
+                positions = {tp: await consumer.position(tp) for tp in waiting if tp in last}
+                reached = [tp for tp, position in positions.items() if position >= ends[tp]]
                 if reached:
                     # the end as first read may be older than what the broker holds now (a batch whose
                     # answer was lost may land meanwhile): done only where the end has not moved since
                     ends.update(await consumer.end_offsets(reached))
                 for tp in reached:
-                    if await consumer.position(tp) >= ends[tp]:
+                    if positions[tp] >= ends[tp]:
                         waiting.discard(tp)
                         self.published[tp.topic] = parse_header(last[tp].headers) or (0, -1)
             for topic in TOPICS:

@@ -104,10 +104,18 @@ class Load:
         assert set(recorded) == set(self.sent) and set(recorded.values()) == {1}
         deals = [m[11] for m in await read_topic(broker_address, "deals")]
         assert deals == list(range(1, len(deals) + 1)), publisher_kafka_lines(engine)
-        balances = await topic_records(broker_address, "balances")
-        tags = Counter(dict(m.headers)["op"] for m in balances)
-        doubled = sorted((m.offset, dict(m.headers)["op"].decode()) for m in balances if tags[dict(m.headers)["op"]] > 1)
-        assert len(balances) == len(self.sent), (doubled[:20], doubled[-20:], publisher_kafka_lines(engine))
+        balances = await read_topic(broker_address, "balances")
+        if len(balances) != len(self.sent):
+            doubled = await doubled_tags(broker_address, "balances")
+            pytest.fail(f"{len(balances)} balances messages for {len(self.sent)} deposits; doubled (offset, tag): "
+                        f"{doubled[:20]} ... {doubled[-20:]}\n{publisher_kafka_lines(engine)}")
+
+
+async def doubled_tags(address: str, topic: str) -> list[tuple[int, str]]:
+    """(offset, `op` tag) of every message of `topic` whose tag occurs more than once."""
+    tagged = [(m.offset, dict(m.headers)["op"].decode()) for m in await topic_records(address, topic)]
+    counts = Counter(tag for _, tag in tagged)
+    return [(offset, tag) for offset, tag in tagged if counts[tag] > 1]
 
 
 @pytest.fixture
